@@ -1,0 +1,39 @@
+"""The analysis: a pure fold of the layer rules over a validated spec."""
+
+from __future__ import annotations
+
+from .layers import REGISTRY
+from .layers.base import Act, Context, shape_str
+from .report import LayerReport, Report
+from .rf import RF
+from .spec import Layer, NetSpec
+
+
+def analyze(spec: NetSpec, batch: int | None = None) -> Report:
+    """Shapes, receptive fields, parameters and MACs of every layer of ``spec``.
+
+    ``batch`` overrides the spec's batch (it only scales MACs).
+    """
+    ctx = Context(batch or spec.batch, lambda layers, x: _run(layers, x, ctx))
+    x = Act(spec.input_shape, RF.identity(len(spec.input_shape) - 1))
+    reports, out = _run(spec.layers, x, ctx)
+    return Report(
+        spec,
+        out.shape,
+        out.rf,
+        sum(r.params for r in reports),
+        sum(r.macs for r in reports),
+        reports,
+        ctx.batch,
+    )
+
+
+def _run(layers: tuple[Layer, ...], x: Act, ctx: Context) -> tuple[list[LayerReport], Act]:
+    reports = []
+    for layer in layers:
+        step = REGISTRY[layer.type].analyze(layer, x, ctx)
+        if any(n < 1 for n in step.out.shape):
+            raise layer.error(f"the output would be empty: shape {shape_str(step.out.shape)} from input {shape_str(x.shape)}")
+        reports.append(LayerReport(layer, step.out.shape, step.out.rf, step.params, step.macs, step.children))
+        x = step.out
+    return reports, x

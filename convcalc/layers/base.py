@@ -1,0 +1,139 @@
+"""What every layer kind provides, and the helpers they share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from math import prod
+from typing import TYPE_CHECKING, Any
+
+from ..rf import RF
+from ..spec import REQUIRED, Field, Layer, Padding
+
+if TYPE_CHECKING:
+    from ..report import LayerReport
+
+AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+
+@dataclass(frozen=True)
+class Act:
+    """An activation as the analysis sees it: shape without batch, and its field."""
+
+    shape: tuple[int, ...]
+    rf: RF
+
+    @property
+    def spatial(self) -> tuple[int, ...]:
+        return self.shape[1:]
+
+
+@dataclass
+class Step:
+    """What a layer kind's analysis returns."""
+
+    out: Act
+    params: int = 0
+    macs: int = 0
+    children: dict[str, Any] = field(default_factory=dict)
+
+
+SeqFn = Callable[[tuple[Layer, ...], Act], "tuple[list[LayerReport], Act]"]
+
+
+@dataclass(frozen=True)
+class Context:
+    batch: int
+    run: SeqFn  # analyses a nested layer list (for containers)
+
+
+class LayerKind:
+    """A registered layer type: its fields, documentation and analysis rule."""
+
+    family = "misc"
+
+    def __init__(self, name: str, doc: str, fields: Sequence[Field] = (), ndim: int | None = None) -> None:
+        self.name = name
+        self.doc = doc
+        self.fields = tuple(fields)
+        self.ndim = ndim
+
+    def analyze(self, layer: Layer, x: Act, ctx: Context) -> Step:
+        raise NotImplementedError  # pragma: no cover
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+
+def axis_name(ndim: int, i: int) -> str:
+    return AXIS_NAMES.get(ndim, tuple(str(j) for j in range(ndim)))[i]
+
+
+def shape_str(shape: Sequence[int]) -> str:
+    return "[" + ", ".join(str(s) for s in shape) + "]"
+
+
+def per_axis(value: int | tuple[int, ...], ndim: int) -> tuple[int, ...]:
+    return value if isinstance(value, tuple) else (value,) * ndim
+
+
+def need_rank(layer: Layer, x: Act, ndim: int, form: str) -> None:
+    if len(x.shape) != ndim + 1:
+        raise layer.error(f"needs input {form}, got shape {shape_str(x.shape)}")
+
+
+def resolve_padding(
+    layer: Layer,
+    padding: Padding,
+    sizes: Sequence[int],
+    k: Sequence[int],
+    s: Sequence[int],
+    d: Sequence[int],
+) -> tuple[tuple[int, int], ...]:
+    """Padding as explicit (left, right) per axis."""
+    from ..arith import causal_padding, same_padding
+
+    ndim = len(sizes)
+    if padding == "valid":
+        return ((0, 0),) * ndim
+    if padding == "same":
+        return tuple(same_padding(n, ki, si, di) for n, ki, si, di in zip(sizes, k, s, d, strict=True))
+    if padding == "causal":
+        if ndim != 1:
+            raise layer.error("padding 'causal' is defined for 1D layers only (it pads the time axis on the left)", "padding")
+        return (causal_padding(k[0], d[0]),)
+    if isinstance(padding, int):
+        return ((padding, padding),) * ndim
+    assert isinstance(padding, tuple)
+    if len(padding) != ndim:
+        raise layer.error(f"padding has {len(padding)} entries but the input has {ndim} spatial axes", "padding")
+    return padding
+
+
+def check_windows(
+    layer: Layer,
+    sizes: Sequence[int],
+    k: Sequence[int],
+    d: Sequence[int],
+    pads: Sequence[tuple[int, int]],
+) -> None:
+    """A window must fit in the padded input on every axis."""
+    from ..arith import effective_kernel
+
+    for i, (n, ki, di, (lo, hi)) in enumerate(zip(sizes, k, d, pads, strict=True)):
+        span = effective_kernel(ki, di)
+        if n + lo + hi < span:
+            dil = f" (dilation {di} makes it span {span})" if di > 1 else ""
+            raise layer.error(
+                f"kernel_size {ki}{dil} is larger than the padded input on axis "
+                f"{axis_name(len(sizes), i)}: {n} + {lo} + {hi} = {n + lo + hi} < {span}",
+                "kernel_size",
+            )
+
+
+def volume(shape: Sequence[int]) -> int:
+    return prod(shape)
+
+
+def required(name: str, kind: str, doc: str, **kw: Any) -> Field:
+    return Field(name, kind, REQUIRED, doc, **kw)

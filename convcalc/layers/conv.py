@@ -1,0 +1,85 @@
+"""conv1d, conv2d, conv3d."""
+
+from __future__ import annotations
+
+from ..arith import conv_out
+from ..spec import Field, Layer
+from .base import (
+    Act,
+    Context,
+    LayerKind,
+    Step,
+    check_windows,
+    need_rank,
+    per_axis,
+    required,
+    resolve_padding,
+    shape_str,
+    volume,
+)
+
+FORMS = {1: "[C, L]", 2: "[C, H, W]", 3: "[C, D, H, W]"}
+
+
+def conv_fields() -> list[Field]:
+    return [
+        required("out_channels", "int", "number of output channels"),
+        required("kernel_size", "ints", "window size, one int or one per spatial axis"),
+        Field("stride", "ints", 1, "step between windows"),
+        Field(
+            "padding",
+            "padding",
+            0,
+            "zeros added: int, per axis, per-axis [left, right], 'valid', 'same' or 'causal' (1D)",
+            minimum=0,
+            choices=("valid", "same", "causal"),
+        ),
+        Field("dilation", "ints", 1, "spacing between kernel taps"),
+        Field("groups", "int", 1, "channel groups; in and out channels must divide by it"),
+        Field("bias", "bool", True, "add a learned bias per output channel"),
+    ]
+
+
+class Conv(LayerKind):
+    family = "conv"
+
+    def __init__(self, ndim: int) -> None:
+        super().__init__(
+            f"conv{ndim}d",
+            f"{ndim}D convolution (torch.nn.Conv{ndim}d), input {FORMS[ndim]}",
+            conv_fields(),
+            ndim,
+        )
+
+    def geometry(self, layer: Layer, x: Act) -> tuple[tuple[int, ...], ...]:
+        """(k, s, d, left, right, out) per axis, after checking the input."""
+        ndim = self.ndim or 1
+        need_rank(layer, x, ndim, FORMS[ndim])
+        o = layer.opts
+        k, s, d = (per_axis(o[key], ndim) for key in ("kernel_size", "stride", "dilation"))
+        pads = resolve_padding(layer, o["padding"], x.spatial, k, s, d)
+        check_windows(layer, x.spatial, k, d, pads)
+        out = tuple(
+            conv_out(n, ki, si, di, lo, hi)
+            for n, ki, si, di, (lo, hi) in zip(x.spatial, k, s, d, pads, strict=True)
+        )
+        return k, s, d, tuple(p[0] for p in pads), tuple(p[1] for p in pads), out
+
+    def analyze(self, layer: Layer, x: Act, ctx: Context) -> Step:
+        o = layer.opts
+        c_in, c_out, groups = x.shape[0], o["out_channels"], o["groups"]
+        k, s, d, left, _right, out = self.geometry(layer, x)
+        for what, c in (("input channels", c_in), ("out_channels", c_out)):
+            if c % groups:
+                raise layer.error(
+                    f"{what} ({c}) must be divisible by groups ({groups}); input shape {shape_str(x.shape)}",
+                    "groups",
+                )
+        taps = c_in // groups * volume(k)
+        params = c_out * taps + (c_out if o["bias"] else 0)
+        macs = ctx.batch * c_out * volume(out) * taps
+        rf = x.rf.map_axes(list(zip(k, s, d, left, strict=True)))
+        return Step(Act((c_out, *out), rf), params, macs)
+
+
+KINDS = [Conv(1), Conv(2), Conv(3)]

@@ -1,0 +1,98 @@
+"""Max and average pooling, local and global."""
+
+from __future__ import annotations
+
+from ..arith import effective_kernel, pool_out
+from ..rf import GLOBAL
+from ..spec import Field, Layer
+from .base import Act, Context, LayerKind, Step, axis_name, need_rank, per_axis, required, shape_str, volume
+from .conv import FORMS
+
+
+def pool_fields(is_max: bool) -> list[Field]:
+    fields = [
+        required("kernel_size", "ints", "window size, one int or one per spatial axis"),
+        Field("stride", "ints", None, "step between windows (default: kernel_size)"),
+        Field("padding", "padding", 0, "implicit padding on both sides, at most half the kernel", minimum=0, pairs=False),
+    ]
+    if is_max:
+        fields.append(Field("dilation", "ints", 1, "spacing between window taps"))
+    fields.append(Field("ceil_mode", "bool", False, "round the output size up instead of down"))
+    if not is_max:
+        fields.append(Field("count_include_pad", "bool", True, "count padded zeros in the average's divisor"))
+    return fields
+
+
+class Pool(LayerKind):
+    family = "pool"
+
+    def __init__(self, op: str, ndim: int) -> None:
+        self.op = op
+        title = "Max" if op == "max" else "Avg"
+        super().__init__(
+            f"{op}pool{ndim}d",
+            f"{ndim}D {op} pooling (torch.nn.{title}Pool{ndim}d), input {FORMS[ndim]}",
+            pool_fields(op == "max"),
+            ndim,
+        )
+
+    def geometry(self, layer: Layer, x: Act) -> tuple[tuple[int, ...], ...]:
+        """(k, s, d, pad, out) per axis, after PyTorch's checks."""
+        ndim = self.ndim or 1
+        need_rank(layer, x, ndim, FORMS[ndim])
+        o = layer.opts
+        k = per_axis(o["kernel_size"], ndim)
+        s = per_axis(o["stride"], ndim) if o["stride"] is not None else k
+        d = per_axis(o.get("dilation", 1), ndim)
+        pad = o["padding"]
+        if isinstance(pad, str):  # pragma: no cover - the spec admits no keywords here
+            raise layer.error(f"padding '{pad}' is not supported by pooling", "padding")
+        pads = per_axis(pad, ndim) if isinstance(pad, int) else tuple(p[0] for p in pad)
+        if len(pads) != ndim:  # pragma: no cover - checked by the spec
+            raise layer.error("padding needs one value per spatial axis", "padding")
+        out = []
+        for i, (n, ki, si, di, p) in enumerate(zip(x.spatial, k, s, d, pads, strict=True)):
+            ax = axis_name(ndim, i)
+            if p > ki // 2:
+                raise layer.error(
+                    f"padding {p} on axis {ax} is more than half the kernel size {ki} "
+                    "(PyTorch rejects pad > kernel_size // 2)",
+                    "padding",
+                )
+            span = effective_kernel(ki, di)
+            if n + 2 * p < span:
+                raise layer.error(
+                    f"kernel_size {ki} is larger than the padded input on axis {ax}: "
+                    f"{n} + 2*{p} = {n + 2 * p} < {span}",
+                    "kernel_size",
+                )
+            out.append(pool_out(n, ki, si, p, di, o["ceil_mode"]))
+        return k, s, d, pads, tuple(out)
+
+    def analyze(self, layer: Layer, x: Act, ctx: Context) -> Step:
+        k, s, d, pads, out = self.geometry(layer, x)
+        c = x.shape[0]
+        macs = 0 if self.op == "max" else ctx.batch * c * volume(out) * volume(k)
+        rf = x.rf.map_axes(list(zip(k, s, d, pads, strict=True)))
+        return Step(Act((c, *out), rf), 0, macs)
+
+
+class GlobalPool(LayerKind):
+    family = "pool"
+
+    def __init__(self, op: str) -> None:
+        self.op = op
+        super().__init__(
+            f"global_{op}pool",
+            f"global {op} pooling over every spatial axis: [C, ...] -> [C] "
+            f"(torch.nn.Adaptive{'Max' if op == 'max' else 'Avg'}PoolNd(1) + flatten)",
+        )
+
+    def analyze(self, layer: Layer, x: Act, ctx: Context) -> Step:
+        if len(x.shape) < 2:
+            raise layer.error(f"needs spatial axes to pool over, got shape {shape_str(x.shape)}")
+        macs = 0 if self.op == "max" else ctx.batch * volume(x.shape)
+        return Step(Act((x.shape[0],), x.rf.collapse(GLOBAL)), 0, macs)
+
+
+KINDS = [Pool(op, n) for op in ("max", "avg") for n in (1, 2, 3)] + [GlobalPool("avg"), GlobalPool("max")]
