@@ -11,6 +11,8 @@ from ..rf import RF
 from ..spec import REQUIRED, Field, Layer, Padding
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from ..report import LayerReport
 
 AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
@@ -47,8 +49,29 @@ class Context:
     run: SeqFn  # analyses a nested layer list (for containers)
 
 
+@dataclass(frozen=True)
+class WeightSpec:
+    """One tensor a layer expects, by its local PyTorch name (``weight``, ``weight_hh_l1_reverse``).
+
+    ``init`` is how a missing tensor is drawn: ``uniform`` in [-bound, bound] (PyTorch's
+    default scale), ``ones`` or ``zeros``.
+    """
+
+    shape: tuple[int, ...]
+    init: str = "uniform"
+    bound: float = 0.0
+
+
+@dataclass(frozen=True)
+class ForwardContext:
+    """What a layer's NumPy forward may call back into: ``run(layers, x)`` computes a nested
+    layer list (each nested layer finds its own weights by its path)."""
+
+    run: Callable[[tuple[Layer, ...], np.ndarray], np.ndarray]
+
+
 class LayerKind:
-    """A registered layer type: its fields, documentation and analysis rule."""
+    """A registered layer type: its fields, documentation, analysis rule and NumPy forward."""
 
     family = "misc"
 
@@ -60,6 +83,14 @@ class LayerKind:
 
     def analyze(self, layer: Layer, x: Act, ctx: Context) -> Step:
         raise NotImplementedError  # pragma: no cover
+
+    def weight_specs(self, layer: Layer, in_shape: tuple[int, ...]) -> dict[str, WeightSpec]:
+        """The tensors this layer owns (not its nested layers'), by local name; none by default."""
+        return {}
+
+    def forward(self, layer: Layer, x: np.ndarray, w: dict[str, np.ndarray], fctx: ForwardContext) -> np.ndarray:
+        """The layer's computation on a batch ``x`` ([B, *shape]) with its local weights ``w``."""
+        raise NotImplementedError(f"no NumPy forward for {self.name}")  # pragma: no cover
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
