@@ -6,7 +6,7 @@ from .layers import REGISTRY
 from .layers.base import Act, Context, shape_str
 from .report import LayerReport, Report
 from .rf import RF
-from .spec import Layer, NetSpec
+from .spec import Layer, NetSpec, paused_gc
 
 
 def analyze(spec: NetSpec, batch: int | None = None) -> Report:
@@ -16,7 +16,8 @@ def analyze(spec: NetSpec, batch: int | None = None) -> Report:
     """
     ctx = Context(batch or spec.batch, lambda layers, x: _run(layers, x, ctx))
     x = Act(spec.input_shape, RF.identity(len(spec.input_shape) - 1))
-    reports, out = _run(spec.layers, x, ctx)
+    with paused_gc():
+        reports, out = _run(spec.layers, x, ctx)
     return Report(
         spec,
         out.shape,

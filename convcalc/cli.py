@@ -88,8 +88,11 @@ def shape(
         _fail(e)
     if format is Format.json:
         from .render import to_json
+        from .spec import paused_gc
 
-        sys.stdout.write(to_json(report) + "\n")
+        with paused_gc():
+            text = to_json(report)
+        sys.stdout.write(text + "\n")
         return
     from rich.console import Console
 

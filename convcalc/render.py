@@ -17,27 +17,71 @@ def to_json(report: Report) -> str:
     return dump(report.to_dict())
 
 
-def dump(data: Any, indent: str = "") -> str:
+def dump(data: Any) -> str:
     """JSON with two-space indentation, lists of plain values kept on one line.
 
-    >>> print(dump({"a": [1, 2], "b": {"c": None}}))
+    >>> print(dump({"a": [1, 2], "b": {"c": None}, "d": []}))
     {
       "a": [1, 2],
       "b": {
         "c": null
-      }
+      },
+      "d": []
     }
     """
-    inner = indent + "  "
-    if isinstance(data, dict) and data:
-        items = [f"{inner}{json.dumps(k)}: {dump(v, inner)}" for k, v in data.items()]
-        return "{\n" + ",\n".join(items) + "\n" + indent + "}"
-    if isinstance(data, list) and any(isinstance(v, (dict, list)) for v in data):
-        items = [inner + dump(v, inner) for v in data]
-        return "[\n" + ",\n".join(items) + "\n" + indent + "]"
-    if isinstance(data, list):
-        return "[" + ", ".join(json.dumps(v) for v in data) + "]"
-    return json.dumps(data)
+    out: list[str] = []
+    _write(data, "", out)
+    return "".join(out)
+
+
+_ESCAPE = json.encoder.encode_basestring  # C-accelerated string quoting
+
+
+def _scalar(v: Any) -> str:
+    if v is None:
+        return "null"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, str):
+        return _ESCAPE(v)
+    return json.dumps(v)
+
+
+def _write(data: Any, indent: str, out: list[str]) -> None:
+    if type(data) is dict and data:
+        inner = indent + "  "
+        sep = "{\n"
+        for k, v in data.items():
+            out.append(f"{sep}{inner}{_ESCAPE(k)}: ")
+            sep = ",\n"
+            t = type(v)
+            if t is int:
+                out.append(str(v))
+            elif t is list and not any(type(e) in (dict, list) for e in v):
+                out.append("[" + ", ".join(map(_scalar, v)) + "]")
+            elif t is dict or t is list:
+                _write(v, inner, out)
+            else:
+                out.append(_scalar(v))
+        out.append(f"\n{indent}}}")
+    elif type(data) is list and any(type(e) in (dict, list) for e in data):
+        inner = indent + "  "
+        sep = "[\n"
+        for v in data:
+            out.append(sep + inner)
+            sep = ",\n"
+            _write(v, inner, out)
+        out.append(f"\n{indent}]")
+    elif type(data) is list:
+        out.append("[" + ", ".join(map(_scalar, data)) + "]")
+    elif type(data) is dict:
+        out.append("{}")
+    else:
+        out.append(_scalar(data))
 
 
 def human(n: int) -> str:
