@@ -73,7 +73,9 @@ def net_yaml(n_layers: int) -> str:
             lines.append("  - {type: relu}")
         else:
             d = 2 ** (i % 10)
-            lines.append(f"  - {{type: conv1d, out_channels: 16, kernel_size: 3, dilation: {d}, padding: same}}")
+            lines.append(
+                f"  - {{type: conv1d, out_channels: 16, kernel_size: 3, dilation: {d}, padding: same}}"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -95,7 +97,9 @@ def interleaved(a: list[str], b: list[str], runs: int) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
     py = sys.executable

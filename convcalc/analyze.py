@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from .layers import REGISTRY
 from .layers.base import Act, Context, shape_str
 from .report import LayerReport, Report
@@ -9,12 +11,15 @@ from .rf import RF
 from .spec import Layer, NetSpec, paused_gc
 
 
-def analyze(spec: NetSpec, batch: int | None = None) -> Report:
+def analyze(spec: NetSpec, batch: int | None = None, convention: str | None = None) -> Report:
     """Shapes, receptive fields, parameters and MACs of every layer of ``spec``.
 
-    ``batch`` overrides the spec's batch (it only scales MACs).
+    ``batch`` overrides the spec's batch (it only scales MACs); ``convention`` ("pytorch" or
+    "keras") overrides the spec's ``convention:`` (it only changes parameter counts).
     """
-    ctx = Context(batch or spec.batch, lambda layers, x: _run(layers, x, ctx))
+    if convention is not None and convention != spec.convention:
+        spec = dataclasses.replace(spec, convention=convention)
+    ctx = Context(batch or spec.batch, lambda layers, x: _run(layers, x, ctx), spec.convention)
     x = Act(spec.input_shape, RF.identity(len(spec.input_shape) - 1))
     with paused_gc():
         reports, out = _run(spec.layers, x, ctx)
@@ -34,7 +39,10 @@ def _run(layers: tuple[Layer, ...], x: Act, ctx: Context) -> tuple[list[LayerRep
     for layer in layers:
         step = REGISTRY[layer.type].analyze(layer, x, ctx)
         if any(n < 1 for n in step.out.shape):
-            raise layer.error(f"the output would be empty: shape {shape_str(step.out.shape)} from input {shape_str(x.shape)}")
+            raise layer.error(
+                f"the output would be empty: shape {shape_str(step.out.shape)} "
+                f"from input {shape_str(x.shape)}"
+            )
         reports.append(LayerReport(layer, step.out.shape, step.out.rf, step.params, step.macs, step.children))
         x = step.out
     return reports, x

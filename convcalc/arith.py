@@ -81,9 +81,24 @@ def pool_out(n: int, k: int, s: int, pad: int = 0, d: int = 1, ceil_mode: bool =
     3
     >>> pool_out(5, 2, 2, pad=1, ceil_mode=True)   # a 4th window would start in the padding
     3
+    >>> pool_out(1, 3, 3, ceil_mode=True)          # a window may overhang the end by up to s - 1
+    1
+    """
+    out, dropped = pool_windows(n, k, s, pad, d, ceil_mode)
+    return out - dropped
+
+
+def pool_windows(
+    n: int, k: int, s: int, pad: int = 0, d: int = 1, ceil_mode: bool = False
+) -> tuple[int, bool]:
+    """The two parts of :func:`pool_out`: the windows the rounding gives, and whether PyTorch
+    drops the last one because it would start at or after ``n + pad`` (in the right padding).
+
+    >>> pool_windows(5, 2, 2, pad=1, ceil_mode=True)   # ceil((5 + 2 - 2) / 2) + 1 = 4, start 6 >= 6
+    (4, True)
+    >>> pool_windows(5, 2, 2, ceil_mode=True)
+    (3, False)
     """
     span = n + 2 * pad - effective_kernel(k, d)
     out = (span + (s - 1 if ceil_mode else 0)) // s + 1
-    if ceil_mode and (out - 1) * s >= n + pad:
-        out -= 1
-    return out
+    return out, ceil_mode and (out - 1) * s >= n + pad

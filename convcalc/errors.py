@@ -25,6 +25,10 @@ class ConvcalcError(Exception):
         return f"error: {self}"
 
 
+#: the code of a spec error raised without a more specific one
+DEFAULT_CODE = "CC100"
+
+
 class SpecError(ConvcalcError):
     """An error at a place in a spec file: file, line, column and key path."""
 
@@ -34,12 +38,15 @@ class SpecError(ConvcalcError):
         loc: Loc | None = None,
         file: str = "<string>",
         path: tuple[str | int, ...] = (),
+        code: str = DEFAULT_CODE,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.loc = loc or Loc()
         self.file = file
         self.path = path
+        #: the category, as ``convcalc check`` reports it (the table is in convcalc.diagnostics)
+        self.code = code
 
     @property
     def line(self) -> int:
@@ -51,7 +58,7 @@ class SpecError(ConvcalcError):
 
     def with_file(self, file: str) -> SpecError:
         """The same error, attributed to ``file``."""
-        return SpecError(self.message, self.loc, file, self.path)
+        return SpecError(self.message, self.loc, file, self.path, self.code)
 
     def render(self) -> str:
         return f"{self.file}:{self.loc.line}:{self.loc.column}: error: {self.message}"

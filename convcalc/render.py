@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from .rf import GLOBAL, RF, AxisRF
+from .rf import GLOBAL, RF, AxisRF, num_text
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -123,14 +123,14 @@ def rf_text(rf: RF) -> str:
     def size(a: AxisRF) -> str:
         if a.jump is None:
             return "?"
-        return "unbounded" if a.size is None else str(a.size)
+        return "unbounded" if a.size is None else num_text(a.size)
 
     sizes = "x".join(size(a) for a in rf.axes) if len(rf.axes) > 1 else size(rf.axes[0])
     if any(a.jump is None for a in rf.axes):
         return sizes + " (mixed strides)"
-    text = f"{sizes} j{_join([str(a.jump) for a in rf.axes])}"
+    text = f"{sizes} j{_join([num_text(a.jump) for a in rf.axes])}"
     if all(a.start is not None for a in rf.axes):
-        text += f" @{_join([str(a.start) for a in rf.axes])}"
+        text += f" @{_join([num_text(a.start) for a in rf.axes])}"
     return text
 
 
@@ -147,13 +147,15 @@ def table(report: Report) -> Table:
     title = f"{spec.name or 'net'}: {shape_text(spec.input_shape)} -> {shape_text(report.output_shape)}"
     if report.batch != 1:
         title += f" (batch {report.batch})"
+    if spec.convention != "pytorch":
+        title += f" ({spec.convention} parameter counts)"
     t = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, show_footer=True, title_justify="left")
     t.add_column("layer", footer="total", overflow="fold")
-    t.add_column("type", overflow="fold")
+    t.add_column("type", no_wrap=True)  # short words: never split 'global_avgpool' mid-name
     t.add_column("output", overflow="fold")
-    t.add_column("params", justify="right", footer=f"{report.total_params:,}")
+    t.add_column("params", justify="right", footer=f"{report.total_params:,}", no_wrap=True)
     t.add_column("receptive field", footer=rf_text(report.rf), overflow="fold")
-    t.add_column("MACs", justify="right", footer=human(report.total_macs))
+    t.add_column("MACs", justify="right", footer=human(report.total_macs), no_wrap=True)
     for depth, r in report.rows():
         label = row_label(r.layer.path)
         if r.layer.name:
@@ -179,7 +181,10 @@ def row_label(path: tuple[str | int, ...]) -> str:
 
 
 def legend() -> str:
-    return "receptive field: size per axis, j = jump (input step between outputs), @ = start (input index seen first)"
+    return (
+        "receptive field: size per axis, j = jump (input step between outputs), "
+        "@ = start (input index seen first)"
+    )
 
 
 def render_table(report: Report, width: int | None = 80, color: bool = False) -> str:
@@ -194,3 +199,96 @@ def render_table(report: Report, width: int | None = 80, color: bool = False) ->
     console.print(legend(), style="dim")
     return buf.getvalue()
 
+
+def md_escape(text: str) -> str:
+    r"""Text with the characters that markdown would take as markup escaped.
+
+    >>> md_escape("a*b_c [d] <e> |")
+    'a\\*b\\_c [d] \\<e\\> \\|'
+    """
+    return "".join("\\" + ch if ch in "\\`*_<>|" else ch for ch in text)
+
+
+def md_code(text: str) -> str:
+    """``text`` as a markdown code span, fenced with more backticks than it contains.
+
+    >>> md_code("a*b"), md_code("x`y")
+    ('`a*b`', '`` x`y ``')
+    """
+    run = longest = 0
+    for ch in text:
+        run = run + 1 if ch == "`" else 0
+        longest = max(longest, run)
+    if not longest:
+        return f"`{text}`"
+    fence = "`" * (longest + 1)
+    return f"{fence} {text} {fence}"
+
+
+def to_markdown(report: Report) -> str:
+    """The table as GitHub-flavoured markdown (for PR comments): a heading with the net's name
+    and shapes, the table's columns, a total row, and the receptive-field legend."""
+    spec = report.spec
+    batch = f" (batch {report.batch})" if report.batch != 1 else ""
+    if spec.convention != "pytorch":
+        batch += f" ({spec.convention} parameter counts)"
+    name = md_escape(spec.name or "net")
+    lines = [
+        f"### {name}: {md_code(shape_text(spec.input_shape))} -> "
+        f"{md_code(shape_text(report.output_shape))}{batch}",
+        "",
+        "| layer | type | output | params | receptive field | MACs |",
+        "|:--|:--|:--|--:|:--|--:|",
+    ]
+    for depth, r in report.rows():
+        label = "&nbsp;&nbsp;" * depth + row_label(r.layer.path)
+        if r.layer.name:
+            label += f" {md_escape(r.layer.name)}"
+        cells = [label, r.layer.type, shape_text(r.shape), f"{r.params:,}", rf_text(r.rf), human(r.macs)]
+        lines.append("| " + " | ".join(cells) + " |")
+    total = f"**{report.total_params:,}** | {rf_text(report.rf)} | **{human(report.total_macs)}**"
+    lines += [f"| **total** | | | {total} |", "", md_escape(legend()), ""]
+    return "\n".join(lines)
+
+
+#: the columns of ``convcalc shape --format csv``
+CSV_COLUMNS = ("path", "name", "type", "output_shape", "params", "macs", "rf_size", "rf_jump", "rf_start")
+
+
+def _per_axis(values: Any) -> str:
+    """Per-axis values joined with 'x'; empty for null (and for no axes).
+
+    >>> _per_axis([11, 7]), _per_axis(None), _per_axis([None]), _per_axis([])
+    ('11x7', '', '', '')
+    """
+    if not values or all(v is None for v in values):
+        return ""
+    return "x".join("" if v is None else str(v) for v in values)
+
+
+def to_csv(report: Report) -> str:
+    """One row per layer, nested ones included (``path`` is the dotted path, as in error
+    messages), with a header row; RFC 4180 quoting and CRLF line ends (the csv module's
+    default dialect)."""
+    import csv
+    from io import StringIO
+
+    buf = StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(CSV_COLUMNS)
+    for _, r in report.rows():
+        rf = r.rf.to_dict()
+        writer.writerow(
+            [
+                r.layer.dotted,
+                r.layer.name or "",
+                r.layer.type,
+                _per_axis(list(r.shape)),
+                r.params,
+                r.macs,
+                _per_axis(rf["size"]),
+                _per_axis(rf["jump"]),
+                _per_axis(rf["start"]),
+            ]
+        )
+    return buf.getvalue()

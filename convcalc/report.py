@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from math import prod
 from typing import Any
 
 from .rf import RF
@@ -63,11 +64,28 @@ class Report:
             "name": self.spec.name,
             "input_shape": list(self.spec.input_shape),
             "batch": self.batch,
+            "convention": self.spec.convention,
             "output_shape": list(self.output_shape),
             "total_params": self.total_params,
             "total_macs": self.total_macs,
             "receptive_field": self.rf.to_dict(),
+            "memory": self.memory(),
             "layers": [r.to_dict() for r in self.layers],
+        }
+
+    def memory(self, itemsize: int = 4) -> dict[str, int]:
+        """Bytes (float32 by default, batch included) of the parameters and of the activations.
+
+        ``activations_bytes`` adds up the output of every layer (a sequential or repeat container's output
+        is its last layer's, so it is not counted twice): what a training step keeps for the
+        backward pass, an upper bound for inference. ``largest_activation_bytes`` is the largest
+        single output.
+        """
+        sizes = [prod(r.shape) for _, r in self.rows() if r.layer.type not in ("sequential", "repeat")]
+        return {
+            "params_bytes": self.total_params * itemsize,
+            "activations_bytes": sum(sizes) * self.batch * itemsize,
+            "largest_activation_bytes": max(sizes, default=prod(self.output_shape)) * self.batch * itemsize,
         }
 
     def rows(self) -> list[tuple[int, LayerReport]]:

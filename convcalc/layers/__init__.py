@@ -6,11 +6,11 @@ together; this module lists them explicitly, in one place.
 
 from __future__ import annotations
 
-from . import containers, conv, dense, pool, recurrent
+from . import containers, conv, dense, pool, recurrent, transpose
 from .base import LayerKind
 
 REGISTRY: dict[str, LayerKind] = {}
-for _kind in [*conv.KINDS, *pool.KINDS, *dense.KINDS, *recurrent.KINDS, *containers.KINDS]:
+for _kind in [*conv.KINDS, *transpose.KINDS, *pool.KINDS, *dense.KINDS, *recurrent.KINDS, *containers.KINDS]:
     assert _kind.name not in REGISTRY, _kind.name
     REGISTRY[_kind.name] = _kind
 

@@ -47,6 +47,8 @@ SeqFn = Callable[[tuple[Layer, ...], Act], "tuple[list[LayerReport], Act]"]
 class Context:
     batch: int
     run: SeqFn  # analyses a nested layer list (for containers)
+    #: whose parameter counting: "pytorch" (tensors of the nn.Module) or "keras" (Keras' weights)
+    convention: str = "pytorch"
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,9 @@ class LayerKind:
         """The tensors this layer owns (not its nested layers'), by local name; none by default."""
         return {}
 
-    def forward(self, layer: Layer, x: np.ndarray, w: dict[str, np.ndarray], fctx: ForwardContext) -> np.ndarray:
+    def forward(
+        self, layer: Layer, x: np.ndarray, w: dict[str, np.ndarray], fctx: ForwardContext
+    ) -> np.ndarray:
         """The layer's computation on a batch ``x`` ([B, *shape]) with its local weights ``w``."""
         raise NotImplementedError(f"no NumPy forward for {self.name}")  # pragma: no cover
 
@@ -131,13 +135,18 @@ def resolve_padding(
         return tuple(same_padding(n, ki, si, di) for n, ki, si, di in zip(sizes, k, s, d, strict=True))
     if padding == "causal":
         if ndim != 1:
-            raise layer.error("padding 'causal' is defined for 1D layers only (it pads the time axis on the left)", "padding")
+            raise layer.error(
+                "padding 'causal' is defined for 1D layers only (it pads the time axis on the left)",
+                "padding",
+            )
         return (causal_padding(k[0], d[0]),)
     if isinstance(padding, int):
         return ((padding, padding),) * ndim
     assert isinstance(padding, tuple)
     if len(padding) != ndim:
-        raise layer.error(f"padding has {len(padding)} entries but the input has {ndim} spatial axes", "padding")
+        raise layer.error(
+            f"padding has {len(padding)} entries but the input has {ndim} spatial axes", "padding"
+        )
     return padding
 
 

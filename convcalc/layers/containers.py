@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..spec import Field, Layer
-from .base import Act, Context, LayerKind, Step, required, shape_str
+from .base import Act, Context, ForwardContext, LayerKind, Step, required, shape_str
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def _totals(reports: list[object]) -> tuple[int, int]:
@@ -27,6 +32,11 @@ class Sequential(LayerKind):
         params, macs = _totals(list(reports))
         return Step(out, params, macs, {"layers": reports})
 
+    def forward(
+        self, layer: Layer, x: np.ndarray, w: dict[str, np.ndarray], fctx: ForwardContext
+    ) -> np.ndarray:
+        return fctx.run(layer.opts["layers"], x)
+
 
 class Residual(LayerKind):
     family = "container"
@@ -48,10 +58,17 @@ class Residual(LayerKind):
             what = "the shortcut" if layer.opts["shortcut"] else "the identity shortcut"
             raise layer.error(
                 f"outputs are added, so shapes must match: the layers give {shape_str(y.shape)} "
-                f"but {what} gives {shape_str(z.shape)}"
+                f"but {what} gives {shape_str(z.shape)}",
+                code="CC106",
             )
         params, macs = _totals([*main, *short])
         return Step(Act(y.shape, y.rf.union(z.rf)), params, macs, {"layers": main, "shortcut": short})
+
+    def forward(
+        self, layer: Layer, x: np.ndarray, w: dict[str, np.ndarray], fctx: ForwardContext
+    ) -> np.ndarray:
+        y: np.ndarray = fctx.run(layer.opts["layers"], x) + fctx.run(layer.opts["shortcut"], x)
+        return y
 
 
 class Parallel(LayerKind):
@@ -63,7 +80,13 @@ class Parallel(LayerKind):
             "runs branches on the same input and merges them: 'concat' on channels or 'add'",
             [
                 required("branches", "branches", "a list of layer lists (an empty list is identity)"),
-                Field("merge", "choice", "concat", "how outputs merge: concat (channels) or add", choices=("concat", "add")),
+                Field(
+                    "merge",
+                    "choice",
+                    "concat",
+                    "how outputs merge: concat (channels) or add",
+                    choices=("concat", "add"),
+                ),
             ],
         )
 
@@ -78,12 +101,14 @@ class Parallel(LayerKind):
                     f"merge 'add' needs equal shapes: branch 0 gives {shape_str(first.shape)}, "
                     f"branch {i} gives {shape_str(out.shape)}",
                     "branches",
+                    "CC106",
                 )
             if merge == "concat" and out.shape[1:] != first.shape[1:]:
                 raise layer.error(
                     f"merge 'concat' joins channels, so the other axes must match: branch 0 gives "
                     f"{shape_str(first.shape)}, branch {i} gives {shape_str(out.shape)}",
                     "branches",
+                    "CC106",
                 )
         rf = first.rf
         for out in outs[1:]:
@@ -93,5 +118,36 @@ class Parallel(LayerKind):
         params, macs = _totals([r for rs in reports for r in rs])
         return Step(Act((channels, *first.shape[1:]), rf), params, macs, {"branches": reports})
 
+    def forward(
+        self, layer: Layer, x: np.ndarray, w: dict[str, np.ndarray], fctx: ForwardContext
+    ) -> np.ndarray:
+        import numpy as np
 
-KINDS = [Sequential(), Residual(), Parallel()]
+        outs = [fctx.run(branch, x) for branch in layer.opts["branches"]]
+        if layer.opts["merge"] == "concat":
+            return np.concatenate(outs, axis=1)
+        if len(outs) == 1:
+            return outs[0]
+        total: np.ndarray = outs[0] + outs[1]
+        for out in outs[2:]:
+            total += out
+        return total
+
+
+class Repeat(Sequential):
+    """What a layer with ``repeat: N`` / ``vary:`` expands to: its copies, run in order.
+
+    The spec walker builds it (see ``_Walker.repeated``); written out as ``type: repeat`` it is a
+    ``sequential`` by another name.
+    """
+
+    def __init__(self) -> None:
+        LayerKind.__init__(
+            self,
+            "repeat",
+            "the copies a 'repeat: N' or 'vary:' key makes of a layer, run in order",
+            [required("layers", "layers", "the copies, in order (made by the walker from repeat/vary)")],
+        )
+
+
+KINDS = [Sequential(), Residual(), Parallel(), Repeat()]

@@ -2,18 +2,42 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..arith import effective_kernel, pool_out
-from ..rf import GLOBAL
+from ..rf import GLOBAL, RF
 from ..spec import Field, Layer
-from .base import Act, Context, LayerKind, Step, axis_name, need_rank, per_axis, required, shape_str, volume
+from .base import (
+    Act,
+    Context,
+    ForwardContext,
+    LayerKind,
+    Step,
+    axis_name,
+    need_rank,
+    per_axis,
+    required,
+    shape_str,
+    volume,
+)
 from .conv import FORMS
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def pool_fields(is_max: bool) -> list[Field]:
     fields = [
         required("kernel_size", "ints", "window size, one int or one per spatial axis"),
         Field("stride", "ints", None, "step between windows (default: kernel_size)"),
-        Field("padding", "padding", 0, "implicit padding on both sides, at most half the kernel", minimum=0, pairs=False),
+        Field(
+            "padding",
+            "padding",
+            0,
+            "implicit padding on both sides, at most half the kernel",
+            minimum=0,
+            pairs=False,
+        ),
     ]
     if is_max:
         fields.append(Field("dilation", "ints", 1, "spacing between window taps"))
@@ -60,10 +84,20 @@ class Pool(LayerKind):
                     "padding",
                 )
             span = effective_kernel(ki, di)
-            if n + 2 * p < span:
+            # with ceil_mode, PyTorch keeps a window that overhangs the end by up to stride - 1
+            overhang = si - 1 if o["ceil_mode"] else 0
+            if n + 2 * p + overhang < span:
+                dil = f" (dilation {di} makes it span {span})" if di > 1 else ""
+                why = f" (ceil_mode lets a window overhang the end by at most stride - 1 = {overhang})"
                 raise layer.error(
-                    f"kernel_size {ki} is larger than the padded input on axis {ax}: "
-                    f"{n} + 2*{p} = {n + 2 * p} < {span}",
+                    f"kernel_size {ki}{dil} is larger than the padded input on axis {ax}: "
+                    f"{n} + 2*{p} = {n + 2 * p} < {span}{why if o['ceil_mode'] else ''}",
+                    "kernel_size",
+                )
+            if self.op == "avg" and ndim == 3 and n < ki:
+                raise layer.error(
+                    f"kernel_size {ki} is larger than the unpadded input on axis {ax}: {n} < {ki} "
+                    "(PyTorch's avg_pool3d checks the input without its padding)",
                     "kernel_size",
                 )
             out.append(pool_out(n, ki, si, p, di, o["ceil_mode"]))
@@ -75,6 +109,38 @@ class Pool(LayerKind):
         macs = 0 if self.op == "max" else ctx.batch * c * volume(out) * volume(k)
         rf = x.rf.map_axes(list(zip(k, s, d, pads, strict=True)))
         return Step(Act((c, *out), rf), 0, macs)
+
+    def forward(
+        self, layer: Layer, x: np.ndarray, w: dict[str, np.ndarray], fctx: ForwardContext
+    ) -> np.ndarray:
+        """Separable: the window reduction runs one axis at a time (max and sum both split)."""
+        import numpy as np
+
+        from ..forward import pad_axes, windows
+
+        k, s, d, pads, out = self.geometry(layer, Act(tuple(x.shape[1:]), RF()))
+        sizes = x.shape[2:]
+        # pad the right far enough for ceil_mode's last window (or crop what no window reads)
+        need = [(o - 1) * si + effective_kernel(ki, di) for o, ki, si, di in zip(out, k, s, d, strict=True)]
+        fill = -np.inf if self.op == "max" else 0.0
+        y = pad_axes(x, [(p, m - n - p) for p, m, n in zip(pads, need, sizes, strict=True)], fill)
+        for i in range(len(k)):
+            view = windows(y, [k[i]], [s[i]], [d[i]], [out[i]], [2 + i])
+            y = view.max(axis=-1) if self.op == "max" else view.sum(axis=-1)
+        if self.op == "max":
+            return y
+        # PyTorch's divisor: a window is clipped to the padded input's end; without
+        # count_include_pad, to the input itself
+        divisor = np.ones((), dtype=x.dtype)
+        for n, ki, si, p, o in zip(sizes, k, s, pads, out, strict=True):
+            start = np.arange(o) * si - p
+            end = np.minimum(start + ki, n + p)
+            if layer.opts["count_include_pad"]:
+                count = end - start
+            else:
+                count = np.minimum(end, n) - np.maximum(start, 0)
+            divisor = np.multiply.outer(divisor, count.astype(x.dtype))
+        return y / divisor
 
 
 class GlobalPool(LayerKind):
@@ -93,6 +159,13 @@ class GlobalPool(LayerKind):
             raise layer.error(f"needs spatial axes to pool over, got shape {shape_str(x.shape)}")
         macs = 0 if self.op == "max" else ctx.batch * volume(x.shape)
         return Step(Act((x.shape[0],), x.rf.collapse(GLOBAL)), 0, macs)
+
+    def forward(
+        self, layer: Layer, x: np.ndarray, w: dict[str, np.ndarray], fctx: ForwardContext
+    ) -> np.ndarray:
+        axes = tuple(range(2, x.ndim))
+        y: np.ndarray = x.max(axis=axes) if self.op == "max" else x.mean(axis=axes)
+        return y
 
 
 KINDS = [Pool(op, n) for op in ("max", "avg") for n in (1, 2, 3)] + [GlobalPool("avg"), GlobalPool("max")]
