@@ -943,6 +943,9 @@ def compose(text: str, file: str = "<string>") -> Node | None:
         mark = e.problem_mark or e.context_mark
         loc = _within(text, Loc(mark.line + 1, mark.column + 1)) if mark else Loc()
         problem = e.problem or e.context or "invalid YAML"
+        if "maximum nesting depth" in problem:  # libyaml >= 0.2.5 stops at the same depth itself
+            too_deep = f"YAML nested deeper than {MAX_YAML_DEPTH} levels"
+            raise SpecError(too_deep, loc, file, code="CC109") from None
         if "cannot start any token" in problem and _char_at(text, loc) == "\t":
             problem += " (a tab: YAML indents with spaces only)"
         raise SpecError(f"invalid YAML: {problem}", loc, file) from None
