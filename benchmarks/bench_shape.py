@@ -103,6 +103,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
     py = sys.executable
+    # Measure what an installed convcalc costs: pip byte-compiles a package when it installs it,
+    # as it did typer's and pydantic's, so compile ours too (PYTHONDONTWRITEBYTECODE may be set).
+    import compileall
+
+    import convcalc
+
+    compileall.compile_dir(str(Path(convcalc.__file__).parent), quiet=1)
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         for mode in ("json", "table", "compose"):

@@ -104,26 +104,22 @@ def shape(
     Example: convcalc shape specs/examples/wavenet.yaml --format json
     """
     from .analyze import analyze
-    from .spec import parse
+    from .spec import parse, paused_gc
 
     data, file = _read(net)
-    try:
-        report = analyze(parse(data, file), batch, convention.value if convention else None)
-    except ConvcalcError as e:
-        _fail(e)
-    if format is ShapeFormat.json:
-        from .render import to_json
-        from .spec import paused_gc
+    # one short-lived pass that builds many small acyclic objects: nothing for the collector
+    with paused_gc():
+        try:
+            report = analyze(parse(data, file), batch, convention.value if convention else None)
+        except ConvcalcError as e:
+            _fail(e)
+        if format is not ShapeFormat.table:
+            from .render import to_csv, to_json, to_markdown
 
-        with paused_gc():
-            text = to_json(report)
-        sys.stdout.write(text + "\n")
-        return
-    if format is ShapeFormat.markdown or format is ShapeFormat.csv:
-        from .render import to_csv, to_markdown
-
-        sys.stdout.write(to_markdown(report) if format is ShapeFormat.markdown else to_csv(report))
-        return
+            render = {ShapeFormat.json: to_json, ShapeFormat.markdown: to_markdown, ShapeFormat.csv: to_csv}
+            text = render[format](report)
+            sys.stdout.write(text if text.endswith("\n") else text + "\n")
+            return
     from rich.console import Console
 
     from .render import legend, table

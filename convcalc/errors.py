@@ -7,12 +7,11 @@ pinned to a place in a file are :class:`SpecError`, which renders as
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Loc:
-    """A 1-based line and column in a source file."""
+class Loc(NamedTuple):
+    """A 1-based line and column in a source file (a named tuple: cheap to make by the thousand)."""
 
     line: int = 1
     column: int = 1

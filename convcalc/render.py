@@ -35,40 +35,38 @@ def dump(data: Any) -> str:
 
 
 _ESCAPE = json.encoder.encode_basestring  # C-accelerated string quoting
+_C_MAKE = getattr(json.encoder, "c_make_encoder", None)
+_C_ENCODE = _C_MAKE(None, None, _ESCAPE, None, ": ", ", ", False, False, True) if _C_MAKE else None
 
 
-def _scalar(v: Any) -> str:
-    if v is None:
-        return "null"
-    if v is True:
-        return "true"
-    if v is False:
-        return "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, str):
-        return _ESCAPE(v)
-    return json.dumps(v)
+def _inline(value: Any) -> str:
+    """One-line JSON of a plain value or a list of them, by the C encoder where there is one."""
+    if type(value) is int:
+        return str(value)
+    if _C_ENCODE is None:  # pragma: no cover - CPython has the C encoder
+        return json.dumps(value, separators=(", ", ": "))
+    return "".join(_C_ENCODE(value, 0))
+
+
+_NESTED = (dict, list)
 
 
 def _write(data: Any, indent: str, out: list[str]) -> None:
-    if type(data) is dict and data:
+    """Append ``data`` as JSON to ``out``: containers of containers over several lines, the
+    rest (scalars, lists of scalars, empty containers) on one."""
+    t = type(data)
+    if t is dict and data:
         inner = indent + "  "
         sep = "{\n"
         for k, v in data.items():
             out.append(f"{sep}{inner}{_ESCAPE(k)}: ")
             sep = ",\n"
-            t = type(v)
-            if t is int:
-                out.append(str(v))
-            elif t is list and not any(type(e) in (dict, list) for e in v):
-                out.append("[" + ", ".join(map(_scalar, v)) + "]")
-            elif t is dict or t is list:
+            if type(v) is dict or (type(v) is list and any(type(e) in _NESTED for e in v)):
                 _write(v, inner, out)
             else:
-                out.append(_scalar(v))
+                out.append(_inline(v))
         out.append(f"\n{indent}}}")
-    elif type(data) is list and any(type(e) in (dict, list) for e in data):
+    elif t is list and any(type(e) in _NESTED for e in data):
         inner = indent + "  "
         sep = "[\n"
         for v in data:
@@ -76,12 +74,8 @@ def _write(data: Any, indent: str, out: list[str]) -> None:
             sep = ",\n"
             _write(v, inner, out)
         out.append(f"\n{indent}]")
-    elif type(data) is list:
-        out.append("[" + ", ".join(map(_scalar, data)) + "]")
-    elif type(data) is dict:
-        out.append("{}")
     else:
-        out.append(_scalar(data))
+        out.append(_inline(data))
 
 
 def human(n: int) -> str:

@@ -144,12 +144,13 @@ class NetSpec:
 class _Walker:
     """Walks composed YAML nodes into a :class:`NetSpec`, raising :class:`SpecError`."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, aliases: bool = True) -> None:
         from .layers import REGISTRY
 
         self.file = file
         self.registry = REGISTRY
         self.count = 0
+        self.aliases = aliases  # whether the text may hold YAML aliases (an alias bomb)
 
     # -- errors -------------------------------------------------------------------------
     def err(
@@ -346,7 +347,7 @@ class _Walker:
             return self.repeated(node, path, depth)
         self.count += 1
         if self.count > MAX_LAYERS:
-            raise self.err(node, f"too many layers (more than {MAX_LAYERS:,})", code="CC109")
+            raise self.err(node, f"too many layers: more than {MAX_LAYERS:,} layers", code="CC109")
         dotted = ".".join(str(p) for p in path)
         where = f"layer {dotted}"
         if not isinstance(node, yaml.MappingNode):
@@ -370,7 +371,7 @@ class _Walker:
                 "CC102",
             )
         where = f"{where} ({type_name})"
-        fields = {f.name: f for f in kind.fields}
+        fields = kind.field_map
         opts: dict[str, Any] = {}
         locs: dict[str, Loc] = {}
         for key, knode, vnode in items:
@@ -395,7 +396,7 @@ class _Walker:
         self.count += 1
         where = self.peek_label(node, "layer " + ".".join(str(p) for p in path))
         if self.count > MAX_LAYERS:
-            raise self.err(node, f"too many layers (more than {MAX_LAYERS:,})", path, "CC109")
+            raise self.err(node, f"too many layers: more than {MAX_LAYERS:,} layers", path, "CC109")
         items = self.mapping(node, where)
         by_key = {k: (kn, vn) for k, kn, vn in items}
         if "type" not in by_key:  # said of the entry, not of its first copy
@@ -582,7 +583,7 @@ class _Walker:
             else None
         )
         if kind is not None:
-            fields = {f.name: f for f in kind.fields}
+            fields = kind.field_map
             if key not in fields:
                 raise self.err(
                     knode,
@@ -682,7 +683,7 @@ class _Walker:
             convention = self.choice(values["convention"], "convention", CONVENTIONS)
         shape, batch = self.input(values["input"])
         # an alias bomb: say so before walking it (a repeat is checked at its entry, before its copies)
-        if expanded_mappings(values["layers"], {}, repeats=False) > MAX_LAYERS:
+        if self.aliases and expanded_mappings(values["layers"], {}, repeats=False) > MAX_LAYERS:
             key_node = next(kn for k, kn, _ in items if k == "layers")
             raise self.err(
                 key_node,
@@ -934,11 +935,11 @@ def compose(text: str, file: str = "<string>") -> Node | None:
     recurses in C and crashes the interpreter on some ten thousand nested brackets.
     """
     try:
-        loader = _Loader(text)
+        loader = _CachedLoader(text)
     except UnicodeEncodeError as e:  # a lone surrogate in a str
         raise SpecError(f"invalid text: {e.reason}", _loc_at(text, e.start), file) from None
     try:
-        return _compose_events(loader, file)
+        return loader.get_single_node() if _plain(text) else _compose_events(loader, file)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         loc = _within(text, Loc(mark.line + 1, mark.column + 1)) if mark else Loc()
@@ -964,6 +965,38 @@ def compose(text: str, file: str = "<string>") -> Node | None:
 _RESOLVED: dict[tuple[str, Any], str] = {}
 
 
+class _CachedLoader(_Loader):
+    """The loader with a cache in front of the resolver's slow regexes for plain scalars."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is not yaml.ScalarNode:
+            return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+        key = (value, implicit)
+        tag = _RESOLVED.get(key)
+        if tag is None:
+            tag = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+            if len(_RESOLVED) < 4096 and len(value) <= 64:
+                _RESOLVED[key] = tag
+        return tag
+
+
+def _plain(text: str) -> bool:
+    """Whether PyYAML's own (C) composer may build this text's nodes: a file of ordinary size
+    with no anchors, aliases, tags, directives or second document, whose nesting cannot reach
+    the depth where that composer's recursion becomes a danger (a block nesting d deep needs
+    d*(d-1)/2 indenting spaces, so under 100,000 characters it stays below 450; flow nesting
+    is at most the number of brackets). Everything else goes through :func:`_compose_events`,
+    which builds the same nodes in a loop and says more about what is wrong.
+    """
+    return (
+        len(text) <= 100_000
+        and text.count("[") + text.count("{") <= 500
+        and not any(c in text for c in "&*!%")
+        and "\n---" not in text
+        and "..." not in text
+    )
+
+
 def _compose_events(loader: Any, file: str) -> Node | None:
     events = yaml.events
     get, resolve = loader.get_event, loader.resolve
@@ -976,15 +1009,7 @@ def _compose_events(loader: Any, file: str) -> Node | None:
         cls = type(ev)
         node: Node
         if cls is events.ScalarEvent:
-            if ev.tag not in (None, "!"):
-                tag = ev.tag
-            else:  # the implicit tag depends on the text only: cache it (the resolver's regexes are slow)
-                key = (ev.value, ev.implicit)
-                tag = _RESOLVED.get(key)
-                if tag is None:
-                    tag = resolve(yaml.ScalarNode, ev.value, ev.implicit)
-                    if len(_RESOLVED) < 4096 and len(ev.value) <= 64:
-                        _RESOLVED[key] = tag
+            tag = ev.tag if ev.tag not in (None, "!") else resolve(yaml.ScalarNode, ev.value, ev.implicit)
             node = yaml.ScalarNode(tag, ev.value, ev.start_mark, ev.end_mark, style=ev.style)
         elif cls is events.SequenceStartEvent or cls is events.MappingStartEvent:
             kind = yaml.SequenceNode if cls is events.SequenceStartEvent else yaml.MappingNode
@@ -1098,6 +1123,6 @@ def parse(source: str | bytes, file: str = "<string>") -> NetSpec:
                 e.code = "CC101"
             raise
         try:
-            return _Walker(file).document(node)
+            return _Walker(file, aliases="*" in text).document(node)
         except RecursionError:
             raise SpecError("the document is nested too deeply", Loc(), file, code="CC109") from None

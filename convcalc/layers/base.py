@@ -81,6 +81,7 @@ class LayerKind:
         self.name = name
         self.doc = doc
         self.fields = tuple(fields)
+        self.field_map = {f.name: f for f in self.fields}
         self.ndim = ndim
 
     def analyze(self, layer: Layer, x: Act, ctx: Context) -> Step:
