@@ -32,6 +32,16 @@ def effective_kernel(k: int, d: int = 1) -> int:
     return d * (k - 1) + 1
 
 
+def windows_span(n: int, k: int, s: int = 1, d: int = 1) -> int:
+    """Positions that ``n`` windows (stride ``s``) read, first to last: the padded input a conv
+    with ``n`` outputs needs, and a transposed convolution's output before cropping.
+
+    >>> windows_span(3, 3, s=2, d=2)
+    9
+    """
+    return (n - 1) * s + effective_kernel(k, d)
+
+
 def window_fits(n: int, k: int, d: int = 1, left: int = 0, right: int = 0) -> bool:
     """Whether one (dilated) window fits in the padded input.
 

@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from .analyze import analyze
+from .arith import effective_kernel, windows_span
 from .diagnostics import CODES, ERROR, WARNING, WARNING_CODES, Diagnostic
 from .errors import ConvcalcError, Loc, SpecError
 from .layers import REGISTRY
-from .layers.base import Act, axis_name, per_axis, resolve_padding, shape_str
+from .layers.base import Act, axis_name, shape_str
 from .layers.conv import Conv
 from .layers.pool import Pool
 from .rf import FLATTENED, GLOBAL, RF, Num, num_text
@@ -376,25 +377,20 @@ def _geometry(spec: NetSpec, layer: Layer, x: Act, rep: LayerReport, out: list[D
     kind = REGISTRY[layer.type]
     if not isinstance(kind, (Conv, Pool)):
         return
-    o = layer.opts
     ndim = len(x.spatial)
-    k = per_axis(o["kernel_size"], ndim)
-    s = per_axis(o["stride"], ndim) if o["stride"] is not None else k
-    d = per_axis(o.get("dilation", 1), ndim)
-    padding = o["padding"]
+    padding = layer.opts["padding"]
+    if isinstance(kind, Conv):
+        k, s, d, lefts, rights, n_outs = kind.geometry(layer, x)
+    else:  # pooling pads symmetrically
+        k, s, d, lefts, n_outs = kind.geometry(layer, x)
+        rights = lefts
     if max(s) == 1 and padding != "same":  # stride 1 covers everything, and only 'same' is asymmetric
         return
-    if isinstance(kind, Conv):
-        pads = resolve_padding(layer, padding, x.spatial, k, s, d)
-    else:  # pooling pads symmetrically
-        pads = tuple(
-            (p, p) for p in (per_axis(padding, ndim) if isinstance(padding, int) else (q for q, _ in padding))
-        )
     for i, n in enumerate(x.spatial):
-        span = d[i] * (k[i] - 1) + 1
-        left, right = pads[i]
+        span = effective_kernel(k[i], d[i])
+        left, right = lefts[i], rights[i]
         padded = n + left + right
-        dropped = padded - ((rep.shape[1 + i] - 1) * s[i] + span) - right
+        dropped = padded - windows_span(n_outs[i], k[i], s[i], d[i]) - right
         if dropped > 0:
             out.append(
                 _warn(
@@ -415,8 +411,8 @@ def _geometry(spec: NetSpec, layer: Layer, x: Act, rep: LayerReport, out: list[D
                     layer,
                     "CC204",
                     f"padding 'same' is asymmetric on axis {_axis(ndim, i)}: "
-                    f"{left} left, {right} right ({why}); PyTorch's padding='same' and "
-                    "TensorFlow's put the extra zero on different sides",
+                    f"{left} left, {right} right ({why}); convcalc puts the extra zero on the right, as "
+                    "TensorFlow does; a port that pads the other side shifts the output by one",
                     "padding",
                 )
             )

@@ -572,8 +572,9 @@ def explain_cmd(
         int | None, typer.Option("--batch", "-b", min=1, help="Batch size for MACs (overrides the spec's).")
     ] = None,
 ) -> None:
-    """Work out every layer's arithmetic with its real numbers: output size, padding,
-    receptive field, parameters and MACs, as a textbook would write them.
+    """Work out every layer's arithmetic with its real numbers, as a textbook would.
+
+    Output size, padding, receptive field, parameters and MACs, each formula written out.
 
     Example: convcalc explain specs/examples/tcn.yaml --layer 4.layers.0
     """
@@ -643,8 +644,10 @@ def draw_cmd(
         bool, typer.Option("--pointwise", help="Draw pointwise layers (kernel 1, stride 1) as rows too.")
     ] = False,
 ) -> None:
-    """Draw the receptive field of an output unit: a dilated-convolution diagram for 1D nets, the
-    field over the input grid for 2D nets, and a plot of the field size per layer.
+    """Draw the receptive field of an output unit, and the field size per layer.
+
+    A dilated-convolution diagram for 1D nets, the field over the input grid for 2D nets, and a
+    plot of the field size per layer.
 
     Example: convcalc draw specs/examples/wavenet.yaml -o wavenet.svg --output-index -1
     """

@@ -23,10 +23,12 @@ from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
+from .arith import windows_span
 from .errors import ConvcalcError
 from .layers import REGISTRY
-from .layers.base import Act, axis_name, resolve_padding, shape_str
+from .layers.base import Act, axis_name, shape_str
 from .layers.conv import Conv
+from .layers.dense import Pad
 from .layers.pool import Pool
 from .report import LayerReport, Report
 from .rf import GLOBAL, RF, AxisRF
@@ -287,7 +289,7 @@ class Mask:
         if self.data.size == 0:
             return self
         size = self.data.shape
-        shape = tuple((n - 1) * si + (ki - 1) * di + 1 for n, ki, si, di in zip(size, k, s, d, strict=True))
+        shape = tuple(windows_span(n, ki, si, di) for n, ki, si, di in zip(size, k, s, d, strict=True))
         origin = tuple(o * si - li for o, si, li in zip(self.origin, s, left, strict=True))
         out = np.zeros(shape, dtype=bool)
         for taps in product(*(range(ki) for ki in k)):
@@ -397,9 +399,9 @@ def _trace(
         elif type(kind) is Pool:
             k, s, d, pads, out = kind.geometry(layer, x)
             ops.append(Window(r, label, k, s, d, pads, pads, shape[1:], out))
-        elif layer.type == "pad":
+        elif type(kind) is Pad:
             ones = (1,) * len(shape[1:])
-            pads2 = resolve_padding(layer, layer.opts["padding"], shape[1:], ones, ones, ones)
+            pads2 = kind.pads(layer, shape[1:])
             lo, hi = tuple(p[0] for p in pads2), tuple(p[1] for p in pads2)
             ops.append(Window(r, label, ones, ones, ones, lo, hi, shape[1:], tuple(r.shape[1:])))
         elif "branches" in r.children or "layers" in r.children:

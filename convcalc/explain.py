@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from fractions import Fraction
 from typing import Any
 
 from .arith import causal_padding, pool_windows, same_padding
 from .layers import REGISTRY
-from .layers.base import Act, axis_name, resolve_padding
+from .layers.base import Act, axis_name
 from .render import md_code, md_escape
 from .report import LayerReport, Report
 from .rf import FLATTENED, GLOBAL, RF, AxisRF, Num, exact
@@ -637,9 +636,12 @@ def _flatten(s: Seen) -> list[Step]:
 
 
 def _pad(s: Seen) -> list[Step]:
+    from .layers.dense import Pad
+
+    kind = REGISTRY[s.report.layer.type]
+    assert isinstance(kind, Pad)
     ndim = len(s.x.spatial)
-    ones = (1,) * ndim
-    pads = resolve_padding(s.report.layer, s.report.layer.opts["padding"], s.x.spatial, ones, ones, ones)
+    pads = kind.pads(s.report.layer, s.x.spatial)
     steps: list[Step] = []
     for i, (n, (lo, hi)) in enumerate(zip(s.x.spatial, pads, strict=True)):
         steps.append(
@@ -855,7 +857,7 @@ def _parallel(s: Seen) -> list[Step]:
 
 
 def _conv_transpose(s: Seen) -> list[Step]:
-    from .layers.transpose import ConvTranspose
+    from .layers.transpose import ConvTranspose, transpose_envelopes
 
     kind = REGISTRY[s.report.layer.type]
     assert isinstance(kind, ConvTranspose)
@@ -868,14 +870,7 @@ def _conv_transpose(s: Seen) -> list[Step]:
         formula = f"({n}-1)*{st[i]} - 2*{p[i]} + {d[i]}*({k[i]}-1) + {op[i]} + 1"
         why = "((n-1)*s - 2*p + d*(k-1) + output_padding + 1)"
         steps.append(Step("shape", "n_out", formula, out[i], why, **_on(i, ndim)))
-    envelopes: list[tuple[Num, Num, Num]] = [
-        (
-            exact(Fraction(p[i] - (k[i] - 1) * d[i], st[i])),
-            exact(Fraction(p[i], st[i])),
-            exact(Fraction(1, st[i])),
-        )
-        for i in range(ndim)
-    ]
+    envelopes = [(exact(lo), exact(hi), exact(step)) for lo, hi, step in transpose_envelopes(k, st, d, p)]
     steps.extend(_affine_rf(s.x.rf, s.report.rf, envelopes))
     per_group = f"({c_out}/{groups})" if groups > 1 else str(c_out)
     taps = "*".join([per_group, *map(str, k)])
@@ -888,7 +883,7 @@ def _conv_transpose(s: Seen) -> list[Step]:
 
 
 def _upsample(s: Seen) -> list[Step]:
-    from .layers.transpose import Upsample, linear_envelope, nearest_envelope
+    from .layers.transpose import Upsample
 
     kind = REGISTRY[s.report.layer.type]
     assert isinstance(kind, Upsample)
@@ -899,14 +894,7 @@ def _upsample(s: Seen) -> list[Step]:
         Step("shape", "n_out", f"floor({n} * {f!r})", out[i], **_on(i, ndim))
         for i, (n, f) in enumerate(zip(s.x.spatial, factors, strict=True))
     ]
-    if o["mode"] == "nearest":
-        envelopes = [nearest_envelope(f) for f in factors]
-    else:
-        envelopes = [
-            linear_envelope(f, n, m, o["align_corners"])
-            for f, n, m in zip(factors, s.x.spatial, out, strict=True)
-        ]
-    steps.extend(_affine_rf(s.x.rf, s.report.rf, envelopes))
+    steps.extend(_affine_rf(s.x.rf, s.report.rf, kind.envelopes(s.report.layer, s.x.spatial, factors, out)))
     steps.append(Step("params", "params", "", s.report.params, "(no weights)"))
     if o["mode"] == "nearest":
         steps.append(Step("macs", "MACs", "", s.report.macs, "(copies only)"))

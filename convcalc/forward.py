@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .arith import effective_kernel
 from .errors import ConvcalcError
 from .layers import REGISTRY
 from .layers.base import ForwardContext, WeightSpec, shape_str
@@ -245,7 +246,7 @@ def windows(
     >>> windows(np.arange(7.0), [2], [3], [2], [2], [0]).tolist()
     [[0.0, 2.0], [3.0, 5.0]]
     """
-    span = tuple(di * (ki - 1) + 1 for ki, di in zip(k, d, strict=True))
+    span = tuple(effective_kernel(ki, di) for ki, di in zip(k, d, strict=True))
     view = sliding_window_view(x, span, axis=tuple(axes))
     index: list[slice] = [slice(None)] * view.ndim
     for ax, oi, si in zip(axes, out, s, strict=True):

@@ -757,8 +757,9 @@ def _check_strided(
     layers that do not change the spatial size): they count as padding, not as input rows.
     """
     from .layers import REGISTRY
-    from .layers.base import Act, resolve_padding
+    from .layers.base import Act
     from .layers.conv import Conv
+    from .layers.dense import Pad
     from .layers.pool import Pool
     from .rf import RF
 
@@ -800,9 +801,8 @@ def _check_strided(
                 found = _check_strided(branch, shape, axes, rule, extra)
                 if found:
                     return found
-        if r.layer.type == "pad":
-            ones = (1,) * (len(shape) - 1)
-            pairs = resolve_padding(r.layer, r.layer.opts["padding"], shape[1:], ones, ones, ones)
+        if isinstance(kind, Pad):
+            pairs = kind.pads(r.layer, shape[1:])
             for i, (pl, pr) in enumerate(pairs):
                 el, er = extra.get(i, (0, 0))
                 extra[i] = (el + pl, er + pr)

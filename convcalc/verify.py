@@ -26,7 +26,7 @@ import numpy as np
 from .errors import ConvcalcError
 from .forward import FLOAT_DTYPES, Engine, WeightTable, check_input, resolve_weights
 from .layers import REGISTRY
-from .layers.base import Act, axis_name, shape_str
+from .layers.base import Act, axis_name, per_axis, shape_str
 from .report import LayerReport, Report
 from .rf import RF, AxisRF
 from .spec import Layer, did_you_mean
@@ -132,6 +132,10 @@ def _layer_work(r: LayerReport, in_shape: tuple[int, ...]) -> int:
             peak = max(peak, done + _work(branch, in_shape))
             done += prod(branch[-1].shape) if branch else 0
         return max(peak, done + n_out)
+    if t.startswith("conv_transpose"):
+        # the one matmul's columns (every input position times every tap) and the uncropped output
+        k = per_axis(o["kernel_size"], len(in_shape) - 1)
+        return int(n_in + o["out_channels"] * prod(k) * prod(in_shape[1:]) + 2 * n_out)
     if t.startswith("conv"):
         # padded input, im2col columns, the product and its contiguous copy
         k, _, _, left, right, out = REGISTRY[t].geometry(r.layer, Act(in_shape, RF()))  # type: ignore[attr-defined]

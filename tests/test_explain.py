@@ -401,3 +401,11 @@ def test_readme_example_is_real() -> None:
     assert [line.strip() for line in shown.splitlines()] == [
         line.strip() for line in actual.splitlines()[3:12]
     ]
+
+
+@pytest.mark.parametrize("factor", ["1.2", "1.5", "2", "[2.5, 3]", "1.25"])
+def test_upsample_field_steps_agree_with_the_report(factor: str) -> None:
+    """A non-integer nearest factor gives an envelope; its written steps must still add up."""
+    text = f"input: [2, 7, 9]\nlayers:\n  - {{type: upsample, scale_factor: {factor}}}\n"
+    worked = explain_spec(text)
+    assert lines(worked, "0")

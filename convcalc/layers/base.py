@@ -151,6 +151,17 @@ def resolve_padding(
     return padding
 
 
+def check_groups(layer: Layer, x: Act, c_out: int, groups: int) -> None:
+    """Input and output channels must both divide by ``groups``."""
+    for what, c in (("input channels", x.shape[0]), ("out_channels", c_out)):
+        if c % groups:
+            raise layer.error(
+                f"{what} ({c}) must be divisible by groups ({groups}); input shape {shape_str(x.shape)}",
+                "groups",
+                "CC107",
+            )
+
+
 def check_windows(
     layer: Layer,
     sizes: Sequence[int],

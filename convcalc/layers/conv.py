@@ -15,12 +15,12 @@ from .base import (
     LayerKind,
     Step,
     WeightSpec,
+    check_groups,
     check_windows,
     need_rank,
     per_axis,
     required,
     resolve_padding,
-    shape_str,
     volume,
 )
 
@@ -78,13 +78,7 @@ class Conv(LayerKind):
         o = layer.opts
         c_in, c_out, groups = x.shape[0], o["out_channels"], o["groups"]
         k, s, d, left, _right, out = self.geometry(layer, x)
-        for what, c in (("input channels", c_in), ("out_channels", c_out)):
-            if c % groups:
-                raise layer.error(
-                    f"{what} ({c}) must be divisible by groups ({groups}); input shape {shape_str(x.shape)}",
-                    "groups",
-                    "CC107",
-                )
+        check_groups(layer, x, c_out, groups)
         taps = c_in // groups * volume(k)
         params = c_out * taps + (c_out if o["bias"] else 0)
         macs = ctx.batch * c_out * volume(out) * taps

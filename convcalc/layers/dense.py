@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from math import sqrt
 from typing import TYPE_CHECKING
 
@@ -178,8 +179,7 @@ class Pad(LayerKind):
         ndim = len(x.spatial)
         if ndim == 0:
             raise layer.error(f"needs spatial axes to pad, got shape {shape_str(x.shape)}")
-        ones = (1,) * ndim
-        pads = resolve_padding(layer, layer.opts["padding"], x.spatial, ones, ones, ones)
+        pads = self.pads(layer, x.spatial)
         out = tuple(n + lo + hi for n, (lo, hi) in zip(x.spatial, pads, strict=True))
         rf = x.rf.map_axes([(1, 1, 1, lo) for lo, _ in pads])
         return Step(Act((x.shape[0], *out), rf))
@@ -189,8 +189,12 @@ class Pad(LayerKind):
     ) -> np.ndarray:
         from ..forward import pad_axes
 
-        ones = (1,) * (x.ndim - 2)
-        return pad_axes(x, resolve_padding(layer, layer.opts["padding"], x.shape[2:], ones, ones, ones))
+        return pad_axes(x, self.pads(layer, x.shape[2:]))
+
+    def pads(self, layer: Layer, sizes: Sequence[int]) -> tuple[tuple[int, int], ...]:
+        """(left, right) per spatial axis."""
+        ones = (1,) * len(sizes)
+        return resolve_padding(layer, layer.opts["padding"], sizes, ones, ones, ones)
 
 
 KINDS: list[LayerKind] = [

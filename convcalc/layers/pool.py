@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..arith import effective_kernel, pool_out
+from ..arith import effective_kernel, pool_out, windows_span
 from ..rf import GLOBAL, RF
 from ..spec import Field, Layer
 from .base import (
@@ -121,7 +121,7 @@ class Pool(LayerKind):
         k, s, d, pads, out = self.geometry(layer, Act(tuple(x.shape[1:]), RF()))
         sizes = x.shape[2:]
         # pad the right far enough for ceil_mode's last window (or crop what no window reads)
-        need = [(o - 1) * si + effective_kernel(ki, di) for o, ki, si, di in zip(out, k, s, d, strict=True)]
+        need = [windows_span(o, ki, si, di) for o, ki, si, di in zip(out, k, s, d, strict=True)]
         fill = -np.inf if self.op == "max" else 0.0
         y = pad_axes(x, [(p, m - n - p) for p, m, n in zip(pads, need, sizes, strict=True)], fill)
         for i in range(len(k)):

@@ -7,11 +7,13 @@ see :meth:`convcalc.rf.AxisRF.affine` and the "Receptive fields" section of the 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from fractions import Fraction
 from itertools import product
 from math import sqrt
 from typing import TYPE_CHECKING
 
+from ..arith import windows_span
 from ..rf import RF, Num
 from ..spec import MAX_INT, Field, Layer
 from .base import (
@@ -22,6 +24,7 @@ from .base import (
     Step,
     WeightSpec,
     axis_name,
+    check_groups,
     need_rank,
     per_axis,
     required,
@@ -45,6 +48,21 @@ def transpose_out(n: int, k: int, s: int = 1, p: int = 0, op: int = 0, d: int = 
     14
     """
     return (n - 1) * s - 2 * p + d * (k - 1) + op + 1
+
+
+def transpose_envelopes(
+    k: Sequence[int], s: Sequence[int], d: Sequence[int], p: Sequence[int]
+) -> list[tuple[Num, Num, Num]]:
+    """(lo, hi, step) per axis for :meth:`convcalc.rf.AxisRF.affine`: output ``i`` reads
+    inputs in ``[(p - (k-1)*d)/s + i/s, p/s + i/s]``.
+
+    >>> transpose_envelopes([3], [2], [1], [1])
+    [(Fraction(-1, 2), Fraction(1, 2), Fraction(1, 2))]
+    """
+    return [
+        (Fraction(pi - (ki - 1) * di, si), Fraction(pi, si), Fraction(1, si))
+        for ki, si, di, pi in zip(k, s, d, p, strict=True)
+    ]
 
 
 def transpose_fields() -> list[Field]:
@@ -96,13 +114,7 @@ class ConvTranspose(LayerKind):
         if isinstance(pad, str):  # pragma: no cover - the spec admits no keywords here
             raise layer.error(f"padding '{pad}' is not supported by a transposed convolution", "padding")
         p = per_axis(pad, ndim) if isinstance(pad, int) else tuple(lo for lo, _ in pad)
-        c_in, groups = x.shape[0], o["groups"]
-        for what, c in (("input channels", c_in), ("out_channels", o["out_channels"])):
-            if c % groups:
-                raise layer.error(
-                    f"{what} ({c}) must be divisible by groups ({groups}); input shape {shape_str(x.shape)}",
-                    "groups",
-                )
+        check_groups(layer, x, o["out_channels"], o["groups"])
         for i, (opi, si, di) in enumerate(zip(op, s, d, strict=True)):
             if not (opi < si or opi < di):
                 raise layer.error(
@@ -130,12 +142,7 @@ class ConvTranspose(LayerKind):
         taps = c_out // groups * volume(k)  # outputs each input element scatters into
         params = c_in * taps + (c_out if o["bias"] else 0)
         macs = ctx.batch * c_in * volume(x.spatial) * taps
-        rf = x.rf.map_affine(
-            [
-                (Fraction(pi - (ki - 1) * di, si), Fraction(pi, si), Fraction(1, si))
-                for ki, si, di, pi in zip(k, s, d, p, strict=True)
-            ]
-        )
+        rf = x.rf.map_affine(transpose_envelopes(k, s, d, p))
         return Step(Act((c_out, *out), rf), params, macs)
 
     def weight_specs(self, layer: Layer, in_shape: tuple[int, ...]) -> dict[str, WeightSpec]:
@@ -170,7 +177,7 @@ class ConvTranspose(LayerKind):
         # [G, C_out/G * Π(k), C_in/G]
         wg = weight.reshape(groups, c_in // groups, -1).transpose(0, 2, 1)
         cols = np.matmul(wg, xg).reshape(c_out, *k, batch, *sizes)
-        full = [(n - 1) * si + di * (ki - 1) + 1 for n, ki, si, di in zip(sizes, k, s, d, strict=True)]
+        full = [windows_span(n, ki, si, di) for n, ki, si, di in zip(sizes, k, s, d, strict=True)]
         length = [max(f, pi + m) for f, pi, m in zip(full, p, out, strict=True)]
         buf = np.zeros((c_out, batch, *length), dtype=np.result_type(x, weight))
         for tap in product(*(range(ki) for ki in k)):
@@ -347,20 +354,20 @@ class Upsample(LayerKind):
         factors, out = self.geometry(layer, x)
         o = layer.opts
         c = x.shape[0]
-        if o["mode"] == "nearest":
-            macs = 0
-            rf = x.rf.map_affine(
-                [nearest_envelope(f, n, m, len(out)) for f, n, m in zip(factors, x.spatial, out, strict=True)]
-            )
-        else:
-            macs = ctx.batch * c * volume(out) * 2 ** len(out)
-            rf = x.rf.map_affine(
-                [
-                    linear_envelope(f, n, m, o["align_corners"])
-                    for f, n, m in zip(factors, x.spatial, out, strict=True)
-                ]
-            )
+        macs = 0 if o["mode"] == "nearest" else ctx.batch * c * volume(out) * 2 ** len(out)
+        rf = x.rf.map_affine(self.envelopes(layer, x.spatial, factors, out))
         return Step(Act((c, *out), rf), 0, macs)
+
+    def envelopes(
+        self, layer: Layer, sizes: Sequence[int], factors: Sequence[float], out: Sequence[int]
+    ) -> list[tuple[Num, Num, Num]]:
+        """(lo, hi, step) per axis for :meth:`convcalc.rf.AxisRF.affine`."""
+        o = layer.opts
+        if o["mode"] == "nearest":
+            return [nearest_envelope(f, n, m, len(out)) for f, n, m in zip(factors, sizes, out, strict=True)]
+        return [
+            linear_envelope(f, n, m, o["align_corners"]) for f, n, m in zip(factors, sizes, out, strict=True)
+        ]
 
     def forward(
         self, layer: Layer, x: np.ndarray, w: dict[str, np.ndarray], fctx: ForwardContext
