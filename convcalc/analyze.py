@@ -19,10 +19,10 @@ def analyze(spec: NetSpec, batch: int | None = None, convention: str | None = No
     """
     if convention is not None and convention != spec.convention:
         spec = dataclasses.replace(spec, convention=convention)
-    ctx = Context(batch or spec.batch, lambda layers, x: _run(layers, x, ctx), spec.convention)
+    ctx = Context(batch or spec.batch, spec.convention)
     x = Act(spec.input_shape, RF.identity(len(spec.input_shape) - 1))
     with paused_gc():
-        reports, out = _run(spec.layers, x, ctx)
+        reports, out = run_layers(spec.layers, x, ctx)
     return Report(
         spec,
         out.shape,
@@ -34,7 +34,8 @@ def analyze(spec: NetSpec, batch: int | None = None, convention: str | None = No
     )
 
 
-def _run(layers: tuple[Layer, ...], x: Act, ctx: Context) -> tuple[list[LayerReport], Act]:
+def run_layers(layers: tuple[Layer, ...], x: Act, ctx: Context) -> tuple[list[LayerReport], Act]:
+    """The reports of a layer list whose input is ``x``, and its output (containers recurse here)."""
     reports = []
     for layer in layers:
         step = REGISTRY[layer.type].analyze(layer, x, ctx)

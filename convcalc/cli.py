@@ -191,7 +191,10 @@ def _load_array(path: str, option: str, archive: bool) -> Any:
     except IsADirectoryError:
         raise typer.BadParameter(f"{path} is a directory", param_hint=option) from None
     except (OSError, ValueError, EOFError) as e:
-        raise ConvcalcError(f"cannot read {path}: {e}") from None
+        why = str(e)
+        if "allow_pickle" in why:  # NumPy's message for any file without the .npy/.npz magic
+            why = "not a NumPy .npy/.npz file (or one holding pickled objects, which are not loaded)"
+        raise ConvcalcError(f"cannot read {path}: {why}") from None
     if archive != isinstance(data, np.lib.npyio.NpzFile):
         want = "a .npz archive of named arrays (numpy.savez)" if archive else "a single .npy array"
         raise ConvcalcError(f"{path} is not {want}")
@@ -299,7 +302,8 @@ def verify(
     bar.close()
     if output is not None and result.output is not None:
         try:
-            np.save(output, result.output)
+            with open(output, "wb") as fh:  # exactly this name: np.save(path) would append .npy
+                np.save(fh, result.output)
         except OSError as e:
             _fail(ConvcalcError(f"cannot write {output}: {e.strerror}"))
     if format is Format.json:
@@ -522,6 +526,8 @@ def check(
 
     Example: convcalc check specs/ --format github
     """
+    from contextlib import nullcontext
+
     from .check import (
         PathError,
         check_path,
@@ -531,6 +537,7 @@ def check(
         render_json,
         render_text,
     )
+    from .spec import paused_gc
 
     codes = frozenset(ignore or ())
     for code in sorted(codes):
@@ -541,7 +548,10 @@ def check(
         files = expand_paths(paths)
     except PathError as e:
         raise typer.BadParameter(str(e), param_hint="PATH") from None
-    results = [check_path(f, codes, forward) for f in files]
+    # analysis builds an acyclic heap of small objects per file: the collector has nothing to find
+    # there (the forward pass's engine holds cycles and big arrays: leave the collector on for it)
+    with nullcontext() if forward else paused_gc():
+        results = [check_path(f, codes, forward) for f in files]
     render = {CheckFormat.text: render_text, CheckFormat.github: render_github, CheckFormat.json: render_json}
     sys.stdout.write(render[format](results, strict))
     if any(r.failed(strict) for r in results):

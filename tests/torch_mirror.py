@@ -225,12 +225,12 @@ def strict_add(outs: list[torch.Tensor]) -> torch.Tensor:
 
 def _shape_after(layer: Layer, in_shape: tuple[int, ...], spec: NetSpec) -> tuple[int, ...]:
     """Output shape by convcalc's analysis (used only to size following torch modules)."""
-    from convcalc.analyze import _run
+    from convcalc.analyze import run_layers
     from convcalc.layers.base import Act, Context
     from convcalc.rf import RF
 
-    ctx = Context(1, lambda layers, x: _run(layers, x, ctx), spec.convention)
-    _, out = _run((layer,), Act(in_shape, RF.identity(len(in_shape) - 1)), ctx)
+    ctx = Context(1, spec.convention)
+    _, out = run_layers((layer,), Act(in_shape, RF.identity(len(in_shape) - 1)), ctx)
     return out.shape
 
 

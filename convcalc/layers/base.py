@@ -40,15 +40,19 @@ class Step:
     children: dict[str, Any] = field(default_factory=dict)
 
 
-SeqFn = Callable[[tuple[Layer, ...], Act], "tuple[list[LayerReport], Act]"]
-
-
 @dataclass(frozen=True)
 class Context:
+    """What a layer's analysis may know of the whole: the batch, the counting convention, and
+    :meth:`run` to analyse a nested layer list (for containers)."""
+
     batch: int
-    run: SeqFn  # analyses a nested layer list (for containers)
     #: whose parameter counting: "pytorch" (tensors of the nn.Module) or "keras" (Keras' weights)
     convention: str = "pytorch"
+
+    def run(self, layers: tuple[Layer, ...], x: Act) -> tuple[list[LayerReport], Act]:
+        from ..analyze import run_layers  # the fold lives there; it imports this module
+
+        return run_layers(layers, x, self)
 
 
 @dataclass(frozen=True)
