@@ -43,6 +43,13 @@ def conv_fields() -> list[Field]:
             minimum=0,
             choices=("valid", "same", "causal"),
         ),
+        *kernel_fields(),
+    ]
+
+
+def kernel_fields() -> list[Field]:
+    """dilation, groups and bias: what convolutions and transposed convolutions share."""
+    return [
         Field("dilation", "ints", 1, "spacing between kernel taps"),
         Field("groups", "int", 1, "channel groups; in and out channels must divide by it"),
         Field("bias", "bool", True, "add a learned bias per output channel"),

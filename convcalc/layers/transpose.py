@@ -31,7 +31,7 @@ from .base import (
     shape_str,
     volume,
 )
-from .conv import FORMS
+from .conv import FORMS, kernel_fields
 
 if TYPE_CHECKING:
     import numpy as np
@@ -85,9 +85,7 @@ def transpose_fields() -> list[Field]:
             "positions added at the end of each axis; less than the stride or the dilation",
             minimum=0,
         ),
-        Field("dilation", "ints", 1, "spacing between kernel taps"),
-        Field("groups", "int", 1, "channel groups; in and out channels must divide by it"),
-        Field("bias", "bool", True, "add a learned bias per output channel"),
+        *kernel_fields(),
     ]
 
 
