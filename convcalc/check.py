@@ -27,7 +27,7 @@ from .arith import effective_kernel, windows_span
 from .diagnostics import CODES, ERROR, WARNING, WARNING_CODES, Diagnostic
 from .errors import ConvcalcError, Loc, SpecError
 from .layers import REGISTRY
-from .layers.base import Act, axis_name, shape_str
+from .layers.base import Act, axis_name, per_axis, shape_str
 from .layers.conv import Conv
 from .layers.pool import Pool
 from .rf import FLATTENED, GLOBAL, RF, Num, num_text
@@ -378,14 +378,20 @@ def _geometry(spec: NetSpec, layer: Layer, x: Act, rep: LayerReport, out: list[D
     if not isinstance(kind, (Conv, Pool)):
         return
     ndim = len(x.spatial)
-    padding = layer.opts["padding"]
+    o = layer.opts
+    padding = o["padding"]
+    # the common case first, from the options alone: at stride 1 every row is in some window,
+    # and 'same' pads d*(k-1) in all, asymmetric only where that is odd
+    k = per_axis(o["kernel_size"], ndim)
+    if max(k if o["stride"] is None else per_axis(o["stride"], ndim)) == 1:
+        d = per_axis(o.get("dilation", 1), ndim)
+        if padding != "same" or all(di * (ki - 1) % 2 == 0 for ki, di in zip(k, d, strict=True)):
+            return
     if isinstance(kind, Conv):
         k, s, d, lefts, rights, n_outs = kind.geometry(layer, x)
     else:  # pooling pads symmetrically
         k, s, d, lefts, n_outs = kind.geometry(layer, x)
         rights = lefts
-    if max(s) == 1 and padding != "same":  # stride 1 covers everything, and only 'same' is asymmetric
-        return
     for i, n in enumerate(x.spatial):
         span = effective_kernel(k[i], d[i])
         left, right = lefts[i], rights[i]
@@ -428,9 +434,10 @@ def _centres(spec: NetSpec, layer: Layer, ends: list[tuple[str, Act]], out: list
         axes = [(label, rf.axes[i]) for label, rf in fields]
         if any(not a.bounded for _, a in axes) or len({a.jump for _, a in axes}) > 1:
             continue
-        centres = [(label, a.start + Fraction(a.size - 1, 2)) for label, a in axes]  # type: ignore[operator]
+        twice = {2 * a.start + a.size - 1 for _, a in axes}  # type: ignore[operator]  # 2 x centre
         last = {a.start + a.size for _, a in axes}  # type: ignore[operator]
-        if len({c for _, c in centres}) > 1 and len(last) > 1:  # equal ends: causal, aligned on purpose
+        if len(twice) > 1 and len(last) > 1:  # equal ends: causal, aligned on purpose
+            centres = [(label, a.start + Fraction(a.size - 1, 2)) for label, a in axes]  # type: ignore[operator]
             where = ", ".join(f"{label} at {_num(c)}" for label, c in centres)
             out.append(
                 _warn(

@@ -194,6 +194,11 @@ class _Walker:
     # -- scalars ------------------------------------------------------------------------
     def integer(self, node: Node, what: str, minimum: float = 1) -> int:
         if isinstance(node, yaml.ScalarNode):
+            text = node.value
+            if node.tag == _INT_TAG and 0 < len(text) < 19 and text.isdecimal() and text[0] != "0":
+                value = int(text)  # the usual case, plain decimal digits (0-prefixed ones are octal)
+                if value >= minimum:
+                    return value
             if node.tag == _INT_TAG:
                 need = "positive" if minimum == 1 else f">= {int(minimum)}"
                 try:
