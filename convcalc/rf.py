@@ -85,6 +85,9 @@ class AxisRF:
         >>> AxisRF(3, 2, -1).window(2, s=2)
         AxisRF(size=5, jump=4, start=-1)
         """
+        j, size, start = self.jump, self.size, self.start
+        if type(j) is int and type(size) is int and type(start) is int and not self.envelope:
+            return AxisRF(size + (k - 1) * d * j, j * s, start - left * j)  # the usual, all-int case
         return self.affine(-left, (k - 1) * d - left, s)
 
     def affine(self, lo: Num, hi: Num, step: Num) -> AxisRF:
