@@ -10,7 +10,8 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from torch_mirror import build, n_params
+from test_recurrent_forward import no_engine, yaml_bool
+from torch_mirror import build, n_params, state, torch_out
 from typer.testing import CliRunner
 
 import convcalc
@@ -18,16 +19,10 @@ from convcalc.cli import app
 from convcalc.errors import SpecError
 from convcalc.explain import explain
 from convcalc.layers import REGISTRY
-from convcalc.layers.base import ForwardContext
-from convcalc.spec import Layer
 
 TOL = {np.float64: 1e-7, np.float32: 1e-4}
 
 pytestmark = pytest.mark.filterwarnings("ignore:dropout option adds dropout")
-
-
-def yaml_bool(v: bool) -> str:
-    return "true" if v else "false"
 
 
 def lstm_text(
@@ -55,16 +50,6 @@ def configs(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-def state(model: torch.nn.Module) -> dict[str, np.ndarray]:
-    return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
-
-
-def torch_out(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
-    with torch.no_grad():
-        out: np.ndarray = model(torch.from_numpy(x)).numpy()
-    return out
-
-
 def rel_err(y: np.ndarray, ref: np.ndarray) -> float:
     """The error relative to the output, or to 1% of unit scale per element when the output is
     smaller: the projection's sum can cancel to far below the size of its terms (|W_hr| is up to
@@ -72,13 +57,6 @@ def rel_err(y: np.ndarray, ref: np.ndarray) -> float:
     assert y.shape == ref.shape, (y.shape, ref.shape)
     floor = 1e-2 * np.sqrt(ref.size)
     return float(np.linalg.norm(y - ref) / max(float(np.linalg.norm(ref)), floor))
-
-
-def no_engine() -> ForwardContext:
-    def run(layers: tuple[Layer, ...], x: np.ndarray) -> np.ndarray:
-        raise AssertionError("an lstm has no nested layers")
-
-    return ForwardContext(run)
 
 
 @given(cfg=configs())

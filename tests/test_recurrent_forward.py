@@ -11,7 +11,7 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from torch_mirror import build
+from torch_mirror import build, state, torch_out
 
 import convcalc
 from convcalc.layers import REGISTRY
@@ -41,16 +41,6 @@ def rnn_text(
 def torch_model(net: convcalc.Net, dtype: Any) -> torch.nn.Module:
     model = build(net.spec)
     return model.double() if dtype == np.float64 else model.float()
-
-
-def state(model: torch.nn.Module) -> dict[str, np.ndarray]:
-    return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
-
-
-def torch_out(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
-    with torch.no_grad():
-        out: np.ndarray = model(torch.from_numpy(x)).numpy()
-    return out
 
 
 def rel_err(y: np.ndarray, ref: np.ndarray) -> float:

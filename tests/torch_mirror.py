@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -344,3 +345,15 @@ def n_params(model: nn.Module, convention: str | None = None) -> int:
                 assert mod.running_mean is not None and mod.running_var is not None
                 total += mod.running_mean.numel() + mod.running_var.numel()
     return total
+
+
+def state(model: nn.Module) -> dict[str, np.ndarray]:
+    """The model's state_dict as NumPy arrays: what ``net.forward(weights=...)`` takes."""
+    return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
+
+
+def torch_out(model: nn.Module, x: np.ndarray) -> np.ndarray:
+    """The model's output for a NumPy batch, as NumPy."""
+    with torch.no_grad():
+        out: np.ndarray = model(torch.from_numpy(x)).numpy()
+    return out
