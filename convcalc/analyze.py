@@ -39,7 +39,7 @@ def run_layers(layers: tuple[Layer, ...], x: Act, ctx: Context) -> tuple[list[La
     reports = []
     for layer in layers:
         step = REGISTRY[layer.type].analyze(layer, x, ctx)
-        if any(n < 1 for n in step.out.shape):
+        if min(step.out.shape, default=1) < 1:
             raise layer.error(
                 f"the output would be empty: shape {shape_str(step.out.shape)} "
                 f"from input {shape_str(x.shape)}"

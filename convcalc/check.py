@@ -323,7 +323,8 @@ def _walk(
     a parallel branch or a residual shortcut, where a lone ``identity`` spells the path out."""
 
     for layer, rep in zip(layers, reports, strict=True):
-        if REGISTRY[layer.type].family == "container":
+        kind = REGISTRY[layer.type]
+        if kind.family == "container":
             ends: list[tuple[str, Act]] = []
             for key, value in rep.children.items():
                 if key == "branches":
@@ -334,10 +335,11 @@ def _walk(
                     ends.append((f"the {key}", _walk(spec, sub, value, x, out, key == "shortcut")))
             if layer.type in ("residual", "parallel"):
                 _centres(spec, layer, ends, out)
-        else:
+        elif rep.rf is not x.rf:  # a layer that passes the field on (activations, norms) warns of neither
             _field_vs_input(spec, layer, x, rep, out)
-            _geometry(spec, layer, x, rep, out)
-        if not (path and len(layers) == 1 and layer.type == "identity"):
+            if isinstance(kind, (Conv, Pool)):
+                _geometry(spec, layer, x, out)
+        if layer.type in _MAYBE_NO_EFFECT and not (path and len(layers) == 1 and layer.type == "identity"):
             _no_effect(spec, layer, x, out)
         x = Act(rep.shape, rep.rf)
     return x
@@ -357,8 +359,9 @@ def _field_vs_input(spec: NetSpec, layer: Layer, x: Act, rep: LayerReport, out: 
     if not (x.rf.spatial and rep.rf.spatial):
         return
     sizes = spec.input_shape[1:]
-    for i, (before, after) in enumerate(zip(x.rf.axes, rep.rf.axes, strict=True)):
-        n = sizes[i]
+    after_axes = rep.rf.axes
+    for i, before in enumerate(x.rf.axes):
+        n, after = sizes[i], after_axes[i]
         if before.size is not None and after.size is not None and before.size <= n < after.size:
             out.append(
                 _warn(
@@ -372,11 +375,11 @@ def _field_vs_input(spec: NetSpec, layer: Layer, x: Act, rep: LayerReport, out: 
             )
 
 
-def _geometry(spec: NetSpec, layer: Layer, x: Act, rep: LayerReport, out: list[Diagnostic]) -> None:
-    """CC203 (a stride leaves input positions uncovered) and CC204 (asymmetric 'same')."""
+def _geometry(spec: NetSpec, layer: Layer, x: Act, out: list[Diagnostic]) -> None:
+    """CC203 (a stride leaves input positions uncovered) and CC204 (asymmetric 'same'), of a
+    convolution or a pooling layer."""
     kind = REGISTRY[layer.type]
-    if not isinstance(kind, (Conv, Pool)):
-        return
+    assert isinstance(kind, (Conv, Pool))
     ndim = len(x.spatial)
     o = layer.opts
     padding = o["padding"]
@@ -463,8 +466,15 @@ def _num(v: Num) -> str:
     return f"{float(v):g}" if v.denominator == 2 else num_text(v)
 
 
+#: the layer types that can pass their input through unchanged (see _no_effect)
+_MAYBE_NO_EFFECT = frozenset(
+    ["identity", "dropout", "pad", "flatten", "sequential", "repeat", "parallel"]
+    + [t for t in REGISTRY if t.startswith(("maxpool", "avgpool"))]
+)
+
+
 def _no_effect(spec: NetSpec, layer: Layer, x: Act, out: list[Diagnostic]) -> None:
-    """CC205: layers that pass their input through unchanged."""
+    """CC205: layers that pass their input through unchanged (types in _MAYBE_NO_EFFECT)."""
     o, t = layer.opts, layer.type
     why, key = None, None
     if t == "identity":

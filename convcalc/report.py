@@ -22,6 +22,19 @@ class LayerReport:
     #: nested reports of containers: "layers" / "shortcut" -> [reports], "branches" -> [[reports]]
     children: dict[str, Any] = field(default_factory=dict)
 
+    def __init__(
+        self,
+        layer: Layer,
+        shape: tuple[int, ...],
+        rf: RF,
+        params: int,
+        macs: int,
+        children: dict[str, Any] | None = None,
+    ) -> None:
+        d = self.__dict__  # cheaper than the frozen dataclass __init__ (see spec.Layer)
+        d["layer"], d["shape"], d["rf"], d["params"], d["macs"] = layer, shape, rf, params, macs
+        d["children"] = {} if children is None else children
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "type": self.layer.type,

@@ -71,6 +71,12 @@ class AxisRF:
     #: positions depend on fewer inputs than ``size``, even when the numbers are integers
     envelope: bool = field(default=False, repr=False, compare=False)
 
+    def __init__(
+        self, size: Num | None = 1, jump: Num | None = 1, start: Num | None = 0, envelope: bool = False
+    ) -> None:
+        d = self.__dict__  # cheaper than the frozen dataclass __init__ (see spec.Layer)
+        d["size"], d["jump"], d["start"], d["envelope"] = size, jump, start, envelope
+
     @property
     def bounded(self) -> bool:
         return self.size is not None and self.jump is not None and self.start is not None
@@ -145,6 +151,10 @@ class RF:
     axes: tuple[AxisRF, ...] = ()
     scope: str | None = None
 
+    def __init__(self, axes: tuple[AxisRF, ...] = (), scope: str | None = None) -> None:
+        d = self.__dict__  # cheaper than the frozen dataclass __init__ (see spec.Layer)
+        d["axes"], d["scope"] = axes, scope
+
     @property
     def spatial(self) -> bool:
         return self.scope is None
@@ -158,6 +168,16 @@ class RF:
         if not self.spatial:
             return self
         return RF(tuple(ax.window(*w) for ax, w in zip(self.axes, fn, strict=True)))
+
+    def windows(
+        self, k: tuple[int, ...], s: tuple[int, ...], d: tuple[int, ...], left: tuple[int, ...]
+    ) -> RF:
+        """A sliding window per axis (kernel, stride, dilation, left padding): :meth:`map_axes`
+        with the four given as per-axis tuples, as conv and pool geometry returns them."""
+        if self.scope is not None:
+            return self
+        axes = self.axes
+        return RF(tuple([axes[i].window(k[i], s[i], d[i], left[i]) for i in range(len(axes))]))
 
     def map_affine(self, fn: list[tuple[Num, Num, Num]]) -> RF:
         """Apply one :meth:`AxisRF.affine` ``(lo, hi, step)`` per axis."""

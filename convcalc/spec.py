@@ -8,6 +8,7 @@ computes shapes: that is :mod:`convcalc.analyze`.
 from __future__ import annotations
 
 import difflib
+import functools
 import gc
 import math
 import re
@@ -95,6 +96,22 @@ class Layer:
     opts: Mapping[str, Any]
     locs: Mapping[str, Loc]
     file: str = "<string>"
+
+    def __init__(
+        self,
+        type: str,
+        name: str | None,
+        path: tuple[str | int, ...],
+        loc: Loc,
+        opts: Mapping[str, Any],
+        locs: Mapping[str, Loc],
+        file: str = "<string>",
+    ) -> None:
+        # a file makes thousands of these: filling __dict__ directly costs a third of the frozen
+        # dataclass __init__ (one object.__setattr__ per field); setting a field still raises
+        d = self.__dict__
+        d["type"], d["name"], d["path"], d["loc"] = type, name, path, loc
+        d["opts"], d["locs"], d["file"] = opts, locs, file
 
     @property
     def dotted(self) -> str:
@@ -348,6 +365,84 @@ class _Walker:
         return tuple(self.layer(n, (*path, i), depth) for i, n in enumerate(items))
 
     def layer(self, node: Node, path: tuple[str | int, ...], depth: int) -> Layer:
+        if type(node) is yaml.MappingNode:
+            quick = self.quick_layer(node, path, depth)
+            if quick is not None:
+                return quick
+        return self.checked_layer(node, path, depth)
+
+    def quick_layer(self, node: yaml.MappingNode, path: tuple[str | int, ...], depth: int) -> Layer | None:
+        """The usual layer mapping in one pass, or None when it needs :meth:`checked_layer`.
+
+        Taken here: plain string keys, each once; a registered ``type``; a string ``name``; only
+        the type's own fields, scalars in their usual spelling (decimal ints, keywords, booleans)
+        read directly, anything else (lists, floats, nested layers) through :meth:`value` as
+        :meth:`checked_layer` reads it. Anything unusual (a duplicate, an unknown or ``x-`` key,
+        stack sugar, a value to reject, a missing required key) returns None before any value is
+        walked, and :meth:`checked_layer` then says what is wrong: the same result, or the same
+        error, either way.
+        """
+        if node.tag != _MAP_TAG:
+            return None
+        given: dict[str, Node] = {}
+        for knode, vnode in node.value:
+            if type(knode) is not yaml.ScalarNode or knode.tag != _STR_TAG:
+                return None
+            given[knode.value] = vnode
+        tnode = given.get("type")
+        if len(given) != len(node.value) or type(tnode) is not yaml.ScalarNode or tnode.tag != _STR_TAG:
+            return None
+        kind = self.registry.get(tnode.value)
+        if kind is None:
+            return None
+        name: str | None = None
+        if "name" in given:
+            nnode = given["name"]
+            if type(nnode) is not yaml.ScalarNode or nnode.tag != _STR_TAG:
+                return None
+            name = nnode.value
+        fields = kind.field_map
+        opts: dict[str, Any] = {}
+        locs: dict[str, Loc] = {}
+        walk: list[tuple[str, Field, Node]] = []  # values read by value(), in document order
+        for key, vnode in given.items():
+            if key == "type" or key == "name":
+                continue
+            f = fields.get(key)
+            if f is None or type(vnode) is yaml.MappingNode:  # unknown, x-, sugar; or {pow2: ...}
+                return None
+            mark = vnode.start_mark
+            locs[key] = _new_loc(Loc, (mark.line + 1, mark.column + 1))
+            value = _quick_scalar(vnode, f) if type(vnode) is yaml.ScalarNode else _SLOW
+            if value is _SLOW:
+                walk.append((key, f, vnode))
+            opts[key] = value
+        for f in kind.fields:
+            if f.name not in opts:
+                if f.required:
+                    return None
+                opts[f.name] = f.default
+        if walk:
+            if self.count >= MAX_LAYERS:
+                return None
+            where = f"layer {'.'.join(str(p) for p in path)}"
+            if name is not None:
+                where = f"{where} '{clip(name)}'"
+            where = f"{where} ({tnode.value})"
+            self.count += 1
+            for key, f, vnode in walk:
+                opts[key] = self.value(vnode, f, f"{where}: {key}", kind.ndim, (*path, key), depth)
+        elif self.count < MAX_LAYERS:
+            self.count += 1
+        else:
+            return None
+        mark = node.start_mark
+        return Layer(
+            tnode.value, name, path, _new_loc(Loc, (mark.line + 1, mark.column + 1)), opts, locs, self.file
+        )
+
+    def checked_layer(self, node: Node, path: tuple[str | int, ...], depth: int) -> Layer:
+        """A layer mapping with every check, saying what is wrong (see :meth:`quick_layer`)."""
         if type(node) is yaml.MappingNode and _has_sugar(node):
             return self.repeated(node, path, depth)
         self.count += 1
@@ -788,6 +883,31 @@ def _is_pow2(node: Node) -> bool:
     )
 
 
+#: what :func:`_quick_scalar` returns for a value it leaves to :meth:`_Walker.value`
+_SLOW: Any = object()
+_new_loc = tuple.__new__  # Loc(line, column) without the named tuple's Python-level __new__
+
+
+def _quick_scalar(node: yaml.ScalarNode, f: Field) -> Any:
+    """A scalar field value in its usual spelling, or ``_SLOW``: a decimal int of the field's
+    range (for int, ints and padding fields), a keyword of a choice or padding field, a boolean.
+    Everything else, including every value to reject, is left to :meth:`_Walker.value`."""
+    kind, tag, text = f.kind, node.tag, node.value
+    if tag == _INT_TAG and kind in _INT_KINDS:
+        if 0 < len(text) < 19 and text.isdecimal() and (text[0] != "0" or text == "0"):
+            value = int(text)
+            if value >= f.minimum:
+                return value
+    elif tag == _STR_TAG and (kind == "choice" or kind == "padding"):
+        if text in f.choices:
+            return text
+    elif tag == _BOOL_TAG and kind == "bool":
+        flag = _BOOLS.get(text.lower())
+        if flag is not None:
+            return flag
+    return _SLOW
+
+
 def _has_sugar(node: yaml.MappingNode) -> bool:
     """Whether a layer mapping repeats: it has ``repeat``/``vary`` or a ``{pow2: ...}`` value."""
     for k, v in node.value:
@@ -964,25 +1084,44 @@ def compose(text: str, file: str = "<string>") -> Node | None:
         raise SpecError(f"invalid YAML: {str(e).splitlines()[0]}", Loc(), file) from None
     finally:
         loader.dispose()
+        if len(text) > _CACHE_TEXT_LIMIT:
+            _resolve_tag.cache_clear()
 
 
-#: implicit scalar tags by (text, implicit flags), shared by every parse of the process
-_RESOLVED: dict[tuple[str, Any], str] = {}
+_RESOLVER = yaml.resolver.Resolver()  # the loader's own (implicit tags only, no path resolvers)
+assert not _Loader.yaml_path_resolvers, "the resolver hooks below assume no path resolvers"
+#: texts longer than this empty the tag cache after composing (see _CachedLoader)
+_CACHE_TEXT_LIMIT = 4096
+
+
+@functools.lru_cache(maxsize=1024)
+def _resolve_tag(kind: Any, value: Any, implicit: Any) -> Any:
+    """The resolver's tag for a node (the same for the same arguments: only regexes decide)."""
+    return _RESOLVER.resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
 
 
 class _CachedLoader(_Loader):
-    """The loader with a cache in front of the resolver's slow regexes for plain scalars."""
+    """The loader with its per-node resolver hooks made cheap, for the composer calls three
+    of them on every node, in Python, and they cost a fifth of composing.
 
-    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
-        if kind is not yaml.ScalarNode:
-            return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
-        key = (value, implicit)
-        tag = _RESOLVED.get(key)
-        if tag is None:
-            tag = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
-            if len(_RESOLVED) < 4096 and len(value) <= 64:
-                _RESOLVED[key] = tag
-        return tag
+    ``resolve`` goes through :func:`_resolve_tag`, an ``lru_cache`` whose hits never enter
+    Python (a spec repeats its keys and numbers). ``descend_resolver`` and ``ascend_resolver``
+    track the node path for path resolvers, which this loader has none of (their own first
+    line returns then): they become C-level no-ops of the same arity. The cache holds at most
+    1024 values, each from a text of at most ``_CACHE_TEXT_LIMIT`` characters (a longer text
+    empties it when composed), so it keeps little memory whatever the input.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        # instance attributes, looked up before the class's methods; the C composer ignores results
+        hooks = vars(self)
+        hooks["resolve"] = _resolve_tag
+        hooks["descend_resolver"] = _NO_PATHS.get  # (parent, index) -> index, no side effect
+        hooks["ascend_resolver"] = ().__len__  # () -> 0
+
+
+_NO_PATHS: dict[Any, Any] = {}
 
 
 def _plain(text: str) -> bool:

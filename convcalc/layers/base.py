@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from math import prod
 from typing import TYPE_CHECKING, Any
 
+from ..arith import causal_padding, same_padding
 from ..rf import RF
 from ..spec import REQUIRED, Field, Layer, Padding
 
@@ -24,6 +25,10 @@ class Act:
 
     shape: tuple[int, ...]
     rf: RF
+
+    def __init__(self, shape: tuple[int, ...], rf: RF) -> None:
+        d = self.__dict__  # cheaper than the frozen dataclass __init__ (see spec.Layer)
+        d["shape"], d["rf"] = shape, rf
 
     @property
     def spatial(self) -> tuple[int, ...]:
@@ -131,13 +136,13 @@ def resolve_padding(
     d: Sequence[int],
 ) -> tuple[tuple[int, int], ...]:
     """Padding as explicit (left, right) per axis."""
-    from ..arith import causal_padding, same_padding
-
     ndim = len(sizes)
+    if isinstance(padding, int):
+        return ((padding, padding),) * ndim
+    if padding == "same":
+        return tuple([same_padding(sizes[i], k[i], s[i], d[i]) for i in range(ndim)])
     if padding == "valid":
         return ((0, 0),) * ndim
-    if padding == "same":
-        return tuple(same_padding(n, ki, si, di) for n, ki, si, di in zip(sizes, k, s, d, strict=True))
     if padding == "causal":
         if ndim != 1:
             raise layer.error(
@@ -145,8 +150,6 @@ def resolve_padding(
                 "padding",
             )
         return (causal_padding(k[0], d[0]),)
-    if isinstance(padding, int):
-        return ((padding, padding),) * ndim
     assert isinstance(padding, tuple)
     if len(padding) != ndim:
         raise layer.error(
@@ -174,10 +177,9 @@ def check_windows(
     pads: Sequence[tuple[int, int]],
 ) -> None:
     """A window must fit in the padded input on every axis."""
-    from ..arith import effective_kernel
-
-    for i, (n, ki, di, (lo, hi)) in enumerate(zip(sizes, k, d, pads, strict=True)):
-        span = effective_kernel(ki, di)
+    for i, (lo, hi) in enumerate(pads):
+        n, ki, di = sizes[i], k[i], d[i]
+        span = di * (ki - 1) + 1
         if n + lo + hi < span:
             dil = f" (dilation {di} makes it span {span})" if di > 1 else ""
             raise layer.error(

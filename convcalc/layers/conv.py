@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from math import sqrt
+from math import prod, sqrt
 from typing import TYPE_CHECKING
 
 from ..arith import conv_out
@@ -72,25 +72,26 @@ class Conv(LayerKind):
         ndim = self.ndim or 1
         need_rank(layer, x, ndim, FORMS[ndim])
         o = layer.opts
-        k, s, d = (per_axis(o[key], ndim) for key in ("kernel_size", "stride", "dilation"))
-        pads = resolve_padding(layer, o["padding"], x.spatial, k, s, d)
-        check_windows(layer, x.spatial, k, d, pads)
-        out = tuple(
-            conv_out(n, ki, si, di, lo, hi)
-            for n, ki, si, di, (lo, hi) in zip(x.spatial, k, s, d, pads, strict=True)
-        )
-        return k, s, d, tuple(p[0] for p in pads), tuple(p[1] for p in pads), out
+        k, s, d = per_axis(o["kernel_size"], ndim), per_axis(o["stride"], ndim), per_axis(o["dilation"], ndim)
+        sizes = x.shape[1:]
+        pads = resolve_padding(layer, o["padding"], sizes, k, s, d)
+        check_windows(layer, sizes, k, d, pads)
+        if ndim == 1:  # the usual case, without the per-axis loops
+            (lo, hi), n = pads[0], sizes[0]
+            return k, s, d, (lo,), (hi,), (conv_out(n, k[0], s[0], d[0], lo, hi),)
+        out = tuple([conv_out(sizes[i], k[i], s[i], d[i], *pads[i]) for i in range(ndim)])
+        return k, s, d, tuple([p[0] for p in pads]), tuple([p[1] for p in pads]), out
 
     def analyze(self, layer: Layer, x: Act, ctx: Context) -> Step:
         o = layer.opts
         c_in, c_out, groups = x.shape[0], o["out_channels"], o["groups"]
         k, s, d, left, _right, out = self.geometry(layer, x)
-        check_groups(layer, x, c_out, groups)
-        taps = c_in // groups * volume(k)
+        if c_in % groups or c_out % groups:
+            check_groups(layer, x, c_out, groups)
+        taps = c_in // groups * prod(k)
         params = c_out * taps + (c_out if o["bias"] else 0)
-        macs = ctx.batch * c_out * volume(out) * taps
-        rf = x.rf.map_axes(list(zip(k, s, d, left, strict=True)))
-        return Step(Act((c_out, *out), rf), params, macs)
+        macs = ctx.batch * c_out * prod(out) * taps
+        return Step(Act((c_out, *out), x.rf.windows(k, s, d, left)), params, macs)
 
     def weight_specs(self, layer: Layer, in_shape: tuple[int, ...]) -> dict[str, WeightSpec]:
         o = layer.opts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from math import prod
 from typing import TYPE_CHECKING
 
 from ..arith import effective_kernel, pool_out, windows_span
@@ -106,9 +107,8 @@ class Pool(LayerKind):
     def analyze(self, layer: Layer, x: Act, ctx: Context) -> Step:
         k, s, d, pads, out = self.geometry(layer, x)
         c = x.shape[0]
-        macs = 0 if self.op == "max" else ctx.batch * c * volume(out) * volume(k)
-        rf = x.rf.map_axes(list(zip(k, s, d, pads, strict=True)))
-        return Step(Act((c, *out), rf), 0, macs)
+        macs = 0 if self.op == "max" else ctx.batch * c * prod(out) * prod(k)
+        return Step(Act((c, *out), x.rf.windows(k, s, d, pads)), 0, macs)
 
     def forward(
         self, layer: Layer, x: np.ndarray, w: dict[str, np.ndarray], fctx: ForwardContext
