@@ -177,6 +177,8 @@ class RF:
         if self.scope is not None:
             return self
         axes = self.axes
+        if len(axes) == 1:
+            return RF((axes[0].window(k[0], s[0], d[0], left[0]),))
         return RF(tuple([axes[i].window(k[i], s[i], d[i], left[i]) for i in range(len(axes))]))
 
     def map_affine(self, fn: list[tuple[Num, Num, Num]]) -> RF:

@@ -417,11 +417,11 @@ class _Walker:
             if value is _SLOW:
                 walk.append((key, f, vnode))
             opts[key] = value
-        for f in kind.fields:
-            if f.name not in opts:
-                if f.required:
-                    return None
-                opts[f.name] = f.default
+        if not kind.required_names <= opts.keys():
+            return None
+        for key, default in kind.defaults:
+            if key not in opts:
+                opts[key] = default
         if walk:
             if self.count >= MAX_LAYERS:
                 return None

@@ -55,9 +55,13 @@ class Context:
     convention: str = "pytorch"
 
     def run(self, layers: tuple[Layer, ...], x: Act) -> tuple[list[LayerReport], Act]:
-        from ..analyze import run_layers  # the fold lives there; it imports this module
+        global _run_layers
+        if _run_layers is None:  # the fold lives in analyze.py, which imports this module
+            from ..analyze import run_layers as _run_layers
+        return _run_layers(layers, x, self)
 
-        return run_layers(layers, x, self)
+
+_run_layers: Callable[[tuple[Layer, ...], Act, Context], tuple[list[LayerReport], Act]] | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,9 @@ class LayerKind:
         self.doc = doc
         self.fields = tuple(fields)
         self.field_map = {f.name: f for f in self.fields}
+        self.required_names = frozenset(f.name for f in self.fields if f.required)
+        #: (name, default) of the optional fields, in order
+        self.defaults = tuple((f.name, f.default) for f in self.fields if not f.required)
         self.ndim = ndim
 
     def analyze(self, layer: Layer, x: Act, ctx: Context) -> Step:
@@ -140,6 +147,8 @@ def resolve_padding(
     if isinstance(padding, int):
         return ((padding, padding),) * ndim
     if padding == "same":
+        if ndim == 1:
+            return (same_padding(sizes[0], k[0], s[0], d[0]),)
         return tuple([same_padding(sizes[i], k[i], s[i], d[i]) for i in range(ndim)])
     if padding == "valid":
         return ((0, 0),) * ndim

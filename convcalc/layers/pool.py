@@ -5,7 +5,7 @@ from __future__ import annotations
 from math import prod
 from typing import TYPE_CHECKING
 
-from ..arith import effective_kernel, pool_out, windows_span
+from ..arith import pool_out, windows_span
 from ..rf import GLOBAL, RF
 from ..spec import Field, Layer
 from .base import (
@@ -76,32 +76,33 @@ class Pool(LayerKind):
         if len(pads) != ndim:  # pragma: no cover - checked by the spec
             raise layer.error("padding needs one value per spatial axis", "padding")
         out = []
-        for i, (n, ki, si, di, p) in enumerate(zip(x.spatial, k, s, d, pads, strict=True)):
-            ax = axis_name(ndim, i)
+        ceil_mode = o["ceil_mode"]
+        for i, (n, ki, si, di, p) in enumerate(zip(x.shape[1:], k, s, d, pads, strict=True)):
             if p > ki // 2:
                 raise layer.error(
-                    f"padding {p} on axis {ax} is more than half the kernel size {ki} "
+                    f"padding {p} on axis {axis_name(ndim, i)} is more than half the kernel size {ki} "
                     "(PyTorch rejects pad > kernel_size // 2)",
                     "padding",
                 )
-            span = effective_kernel(ki, di)
+            span = di * (ki - 1) + 1  # the dilated window
             # with ceil_mode, PyTorch keeps a window that overhangs the end by up to stride - 1
-            overhang = si - 1 if o["ceil_mode"] else 0
+            overhang = si - 1 if ceil_mode else 0
             if n + 2 * p + overhang < span:
                 dil = f" (dilation {di} makes it span {span})" if di > 1 else ""
                 why = f" (ceil_mode lets a window overhang the end by at most stride - 1 = {overhang})"
                 raise layer.error(
-                    f"kernel_size {ki}{dil} is larger than the padded input on axis {ax}: "
-                    f"{n} + 2*{p} = {n + 2 * p} < {span}{why if o['ceil_mode'] else ''}",
+                    f"kernel_size {ki}{dil} is larger than the padded input on axis {axis_name(ndim, i)}: "
+                    f"{n} + 2*{p} = {n + 2 * p} < {span}{why if ceil_mode else ''}",
                     "kernel_size",
                 )
             if self.op == "avg" and ndim == 3 and n < ki:
                 raise layer.error(
-                    f"kernel_size {ki} is larger than the unpadded input on axis {ax}: {n} < {ki} "
+                    f"kernel_size {ki} is larger than the unpadded input on axis {axis_name(ndim, i)}: "
+                    f"{n} < {ki} "
                     "(PyTorch's avg_pool3d checks the input without its padding)",
                     "kernel_size",
                 )
-            out.append(pool_out(n, ki, si, p, di, o["ceil_mode"]))
+            out.append(pool_out(n, ki, si, p, di, ceil_mode) if ceil_mode else (n + 2 * p - span) // si + 1)
         return k, s, d, pads, tuple(out)
 
     def analyze(self, layer: Layer, x: Act, ctx: Context) -> Step:
