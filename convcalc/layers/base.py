@@ -56,9 +56,12 @@ class Context:
 
     def run(self, layers: tuple[Layer, ...], x: Act) -> tuple[list[LayerReport], Act]:
         global _run_layers
-        if _run_layers is None:  # the fold lives in analyze.py, which imports this module
-            from ..analyze import run_layers as _run_layers
-        return _run_layers(layers, x, self)
+        fold = _run_layers
+        if fold is None:  # the fold lives in analyze.py, which imports this module
+            from ..analyze import run_layers as fold
+
+            _run_layers = fold
+        return fold(layers, x, self)
 
 
 _run_layers: Callable[[tuple[Layer, ...], Act, Context], tuple[list[LayerReport], Act]] | None = None
