@@ -56,15 +56,19 @@ class Context:
 
     def run(self, layers: tuple[Layer, ...], x: Act) -> tuple[list[LayerReport], Act]:
         global _run_layers
-        fold = _run_layers
-        if fold is None:  # the fold lives in analyze.py, which imports this module
-            from ..analyze import run_layers as fold
-
-            _run_layers = fold
-        return fold(layers, x, self)
+        if _run_layers is None:
+            _run_layers = _import_fold()
+        return _run_layers(layers, x, self)
 
 
-_run_layers: Callable[[tuple[Layer, ...], Act, Context], tuple[list[LayerReport], Act]] | None = None
+Fold = Callable[[tuple[Layer, ...], Act, Context], tuple[list["LayerReport"], Act]]
+_run_layers: Fold | None = None  # imported once: an import statement in Context.run costs each call
+
+
+def _import_fold() -> Fold:
+    from ..analyze import run_layers  # the fold lives in analyze.py, which imports this module
+
+    return run_layers
 
 
 @dataclass(frozen=True)
