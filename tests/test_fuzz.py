@@ -154,14 +154,20 @@ def test_random_structures(data: Any) -> None:
     check(as_text(yaml.safe_dump(data, allow_unicode=True)))
 
 
-@given(
-    st.lists(st.integers(min_value=1, max_value=40), min_size=1, max_size=4),
-    st.lists(st.one_of(LAYERS, STRUCTURES), max_size=5),
-    st.booleans(),
-)
-def test_random_layer_stacks(shape: list[int], layers: list[Any], flow: bool) -> None:
-    doc = {"input": shape, "layers": layers}
-    check(yaml.safe_dump(doc, default_flow_style=flow, allow_unicode=True, sort_keys=False))
+@st.composite
+def layer_stacks(draw: st.DrawFn) -> str:
+    """A document with a random input shape and random layers (valid or not), block or flow style."""
+    doc = {
+        "input": draw(st.lists(st.integers(min_value=1, max_value=40), min_size=1, max_size=4)),
+        "layers": draw(st.lists(st.one_of(LAYERS, STRUCTURES), max_size=5)),
+    }
+    flow = draw(st.booleans())
+    return yaml.safe_dump(doc, default_flow_style=flow, allow_unicode=True, sort_keys=False)
+
+
+@given(layer_stacks())
+def test_random_layer_stacks(text: str) -> None:
+    check(text)
 
 
 def test_the_valid_specs_are_valid() -> None:
@@ -233,14 +239,9 @@ def agree(text: str) -> None:
     assert quick == checked
 
 
-@given(
-    st.lists(st.integers(min_value=1, max_value=40), min_size=1, max_size=4),
-    st.lists(st.one_of(LAYERS, STRUCTURES), max_size=5),
-    st.booleans(),
-)
-def test_quick_walk_agrees_on_random_stacks(shape: list[int], layers: list[Any], flow: bool) -> None:
-    doc = {"input": shape, "layers": layers}
-    agree(yaml.safe_dump(doc, default_flow_style=flow, allow_unicode=True, sort_keys=False))
+@given(layer_stacks())
+def test_quick_walk_agrees_on_random_stacks(text: str) -> None:
+    agree(text)
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow])
