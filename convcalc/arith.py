@@ -66,7 +66,7 @@ def same_padding(n: int, k: int, s: int = 1, d: int = 1) -> tuple[int, int]:
     (2, 3)
     """
     out = -(-n // s)
-    total = max((out - 1) * s + d * (k - 1) + 1 - n, 0)  # the windows' span, less the input
+    total = max(windows_span(out, k, s, d) - n, 0)
     return total // 2, total - total // 2
 
 

@@ -163,17 +163,11 @@ class RF:
     def identity(ndim: int) -> RF:
         return RF(tuple(AxisRF() for _ in range(ndim)))
 
-    def map_axes(self, fn: list[tuple[int, int, int, int]]) -> RF:
-        """Apply one window ``(k, s, d, left)`` per axis."""
-        if not self.spatial:
-            return self
-        return RF(tuple(ax.window(*w) for ax, w in zip(self.axes, fn, strict=True)))
-
     def windows(
         self, k: tuple[int, ...], s: tuple[int, ...], d: tuple[int, ...], left: tuple[int, ...]
     ) -> RF:
-        """A sliding window per axis (kernel, stride, dilation, left padding): :meth:`map_axes`
-        with the four given as per-axis tuples, as conv and pool geometry returns them."""
+        """Apply one sliding window per axis (:meth:`AxisRF.window`), given as per-axis tuples
+        of kernel, stride, dilation and left padding, as conv and pool geometry returns them."""
         if self.scope is not None:
             return self
         axes = self.axes

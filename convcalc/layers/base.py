@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from math import prod
 from typing import TYPE_CHECKING, Any
 
-from ..arith import causal_padding, same_padding
+from ..arith import causal_padding, effective_kernel, same_padding
 from ..rf import RF
 from ..spec import REQUIRED, Field, Layer, Padding
 
@@ -195,7 +195,7 @@ def check_windows(
     """A window must fit in the padded input on every axis."""
     for i, (lo, hi) in enumerate(pads):
         n, ki, di = sizes[i], k[i], d[i]
-        span = di * (ki - 1) + 1
+        span = effective_kernel(ki, di)
         if n + lo + hi < span:
             dil = f" (dilation {di} makes it span {span})" if di > 1 else ""
             raise layer.error(

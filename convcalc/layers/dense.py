@@ -181,7 +181,8 @@ class Pad(LayerKind):
             raise layer.error(f"needs spatial axes to pad, got shape {shape_str(x.shape)}")
         pads = self.pads(layer, x.spatial)
         out = tuple(n + lo + hi for n, (lo, hi) in zip(x.spatial, pads, strict=True))
-        rf = x.rf.map_axes([(1, 1, 1, lo) for lo, _ in pads])
+        ones = (1,) * ndim
+        rf = x.rf.windows(ones, ones, ones, tuple(lo for lo, _ in pads))
         return Step(Act((x.shape[0], *out), rf))
 
     def forward(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from math import prod
 from typing import TYPE_CHECKING
 
-from ..arith import pool_out, windows_span
+from ..arith import effective_kernel, pool_out, windows_span
 from ..rf import GLOBAL, RF
 from ..spec import Field, Layer
 from .base import (
@@ -84,7 +84,7 @@ class Pool(LayerKind):
                     "(PyTorch rejects pad > kernel_size // 2)",
                     "padding",
                 )
-            span = di * (ki - 1) + 1  # the dilated window
+            span = effective_kernel(ki, di)
             # with ceil_mode, PyTorch keeps a window that overhangs the end by up to stride - 1
             overhang = si - 1 if ceil_mode else 0
             if n + 2 * p + overhang < span:
@@ -102,7 +102,7 @@ class Pool(LayerKind):
                     "(PyTorch's avg_pool3d checks the input without its padding)",
                     "kernel_size",
                 )
-            out.append(pool_out(n, ki, si, p, di, ceil_mode) if ceil_mode else (n + 2 * p - span) // si + 1)
+            out.append(pool_out(n, ki, si, p, di, ceil_mode))
         return k, s, d, pads, tuple(out)
 
     def analyze(self, layer: Layer, x: Act, ctx: Context) -> Step:
