@@ -20,6 +20,11 @@ app = typer.Typer(
 )
 
 
+# typer's help shows an option's metavar in the type column, and "<bool>" for an on/off flag that
+# has none: an empty metavar leaves the column blank for flags.
+FLAG = ""
+
+
 class Format(str, Enum):
     table = "table"
     json = "json"
@@ -46,7 +51,10 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, metavar=FLAG, help="Print the version and exit."
+        ),
     ] = False,
 ) -> None:
     """Output shapes, receptive fields, parameters and MACs of layer stacks described in YAML.
@@ -77,7 +85,9 @@ def _read(path: str) -> tuple[bytes, str]:
         raise typer.BadParameter(f"cannot read {path}: {e.strerror}", param_hint="NET") from None
 
 
-NetArg = Annotated[str, typer.Argument(help="A YAML net spec, or - for stdin.", show_default=False)]
+NetArg = Annotated[
+    str, typer.Argument(metavar="NET", help="A YAML net spec, or - for stdin.", show_default=False)
+]
 
 
 @app.command()
@@ -88,7 +98,8 @@ def shape(
         typer.Option("--format", "-f", help="table, json, markdown (GitHub table) or csv."),
     ] = ShapeFormat.table,
     batch: Annotated[
-        int | None, typer.Option("--batch", "-b", min=1, help="Batch size for MACs (overrides the spec's).")
+        int | None,
+        typer.Option("--batch", "-b", min=1, metavar="N", help="Batch size for MACs (overrides the spec's)."),
     ] = None,
     convention: Annotated[
         Convention | None,
@@ -219,9 +230,12 @@ def verify(
         typer.Option("--input", "-i", metavar="X.npy", help="Input array, batch first (default: random)."),
     ] = None,
     batch: Annotated[
-        int | None, typer.Option("--batch", "-b", min=1, help="Batch of the random input (default spec's).")
+        int | None,
+        typer.Option("--batch", "-b", min=1, metavar="N", help="Batch of the random input (default spec's)."),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", "-s", min=0, help="Seed of random input and weights.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", "-s", min=0, metavar="SEED", help="Seed of random input and weights.")
+    ] = 0,
     output: Annotated[
         str | None, typer.Option("--output", "-o", metavar="Y.npy", help="Save the output here.")
     ] = None,
@@ -369,23 +383,36 @@ def _solve_emit(call: Any, format: SolveFormat) -> None:
 
 @solve_app.command("padding")
 def solve_padding_cmd(
-    n: Annotated[str, typer.Option("--n", "--size", help="Input size: 32, or one per axis: 224,224.")],
-    kernel: Annotated[str, typer.Option("--kernel", "-k", help="Kernel size (one, or one per axis).")],
-    out: Annotated[str, typer.Option("--out", "-o", help="Wanted output size (one, or one per axis).")],
+    n: Annotated[
+        str, typer.Option("--n", "--size", metavar="N[,N]", help="Input size: 32, or one per axis: 224,224.")
+    ],
+    kernel: Annotated[
+        str, typer.Option("--kernel", "-k", metavar="K[,K]", help="Kernel size (one, or one per axis).")
+    ],
+    out: Annotated[
+        str, typer.Option("--out", "-o", metavar="N[,N]", help="Wanted output size (one, or one per axis).")
+    ],
     stride: Annotated[
-        str | None, typer.Option("--stride", "-s", help="Stride (default: 1; the kernel size with --pool).")
+        str | None,
+        typer.Option(
+            "--stride", "-s", metavar="S[,S]", help="Stride (default: 1; the kernel size with --pool)."
+        ),
     ] = None,
-    dilation: Annotated[str, typer.Option("--dilation", "-d", help="Dilation (one, or one per axis).")] = "1",
+    dilation: Annotated[
+        str, typer.Option("--dilation", "-d", metavar="D[,D]", help="Dilation (one, or one per axis).")
+    ] = "1",
     pool: Annotated[
         PoolOp | None,
         typer.Option("--pool", help="Solve for a PyTorch pool: symmetric padding <= kernel//2 only."),
     ] = None,
     ceil_mode: Annotated[
         bool | None,
-        typer.Option("--ceil-mode/--no-ceil-mode", help="With --pool: fix ceil_mode (default: try both)."),
+        typer.Option(
+            "--ceil-mode/--no-ceil-mode", metavar=FLAG, help="With --pool: fix ceil_mode (default: try both)."
+        ),
     ] = None,
     out_channels: Annotated[
-        int, typer.Option("--out-channels", min=1, help="out_channels in the YAML.")
+        int, typer.Option("--out-channels", min=1, metavar="C", help="out_channels in the YAML.")
     ] = 16,
     format: SolveFormatOpt = SolveFormat.text,
 ) -> None:
@@ -416,22 +443,31 @@ def solve_padding_cmd(
 
 @solve_app.command("receptive-field")
 def solve_receptive_field_cmd(
-    target: Annotated[int, typer.Option("--target", "-t", help="Receptive field to cover, in samples.")],
-    kernel: Annotated[int, typer.Option("--kernel", "-k", help="Kernel size of every layer.")],
+    target: Annotated[
+        int, typer.Option("--target", "-t", metavar="N", help="Receptive field to cover, in samples.")
+    ],
+    kernel: Annotated[int, typer.Option("--kernel", "-k", metavar="K", help="Kernel size of every layer.")],
     max_dilation: Annotated[
-        int | None, typer.Option("--max-dilation", help="Restart the growing dilations after this one.")
+        int | None,
+        typer.Option("--max-dilation", metavar="D", help="Restart the growing dilations after this one."),
     ] = None,
     growth: Annotated[
-        int | None, typer.Option("--growth", "-g", help="Dilation ratio layer to layer (default: 2).")
+        int | None,
+        typer.Option("--growth", "-g", metavar="G", help="Dilation ratio layer to layer (default: 2)."),
     ] = None,
     dilations: Annotated[
-        str | None, typer.Option("--dilations", help="An explicit pattern to cycle, like 1,2,4,8.")
+        str | None,
+        typer.Option("--dilations", metavar="D,D,...", help="An explicit pattern to cycle, like 1,2,4,8."),
     ] = None,
-    stacks: Annotated[int, typer.Option("--stacks", help="Identical stacks in a row (WaveNet-style).")] = 1,
+    stacks: Annotated[
+        int, typer.Option("--stacks", metavar="N", help="Identical stacks in a row (WaveNet-style).")
+    ] = 1,
     channels: Annotated[
-        int, typer.Option("--channels", "-c", help="Channels in and out of every layer.")
+        int, typer.Option("--channels", "-c", metavar="C", help="Channels in and out of every layer.")
     ] = 32,
-    causal: Annotated[bool, typer.Option("--causal/--same", help="Padding of every layer.")] = False,
+    causal: Annotated[
+        bool, typer.Option("--causal/--same", metavar=FLAG, help="Padding of every layer.")
+    ] = False,
     format: SolveFormatOpt = SolveFormat.text,
 ) -> None:
     """The fewest dilated conv layers whose receptive field covers a target.
@@ -462,10 +498,12 @@ def solve_input_sizes_cmd(
     net: NetArg,
     axis: Annotated[
         str | None,
-        typer.Option("--axis", "-a", help="Spatial axis to vary: L, H, W, D (default: all at once)."),
+        typer.Option(
+            "--axis", "-a", metavar="AXIS", help="Spatial axis to vary: L, H, W, D (default: all at once)."
+        ),
     ] = None,
     range_: Annotated[
-        str, typer.Option("--range", "-r", help="Sizes to try, LOW:HIGH inclusive.")
+        str, typer.Option("--range", "-r", metavar="LOW:HIGH", help="Sizes to try, LOW:HIGH inclusive.")
     ] = "1:1024",
     require: Annotated[
         Rule,
@@ -512,12 +550,15 @@ def check(
     format: Annotated[
         CheckFormat, typer.Option("--format", "-f", help="text, github (Actions annotations) or json.")
     ] = CheckFormat.text,
-    strict: Annotated[bool, typer.Option("--strict", help="Fail on warnings too.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", metavar=FLAG, help="Fail on warnings too.")] = False,
     ignore: Annotated[
         list[str] | None, typer.Option("--ignore", metavar="CODE", help="Switch a warning off (repeatable).")
     ] = None,
     forward: Annotated[
-        bool, typer.Option("--forward", help="Also run the NumPy forward pass and compare its shapes.")
+        bool,
+        typer.Option(
+            "--forward", metavar=FLAG, help="Also run the NumPy forward pass and compare its shapes."
+        ),
     ] = False,
 ) -> None:
     """Check specs for CI: errors, warnings and expect: contracts, one line per problem.
@@ -579,7 +620,8 @@ def explain_cmd(
         ExplainFormat, typer.Option("--format", "-f", help="text (coloured in a terminal) or markdown.")
     ] = ExplainFormat.text,
     batch: Annotated[
-        int | None, typer.Option("--batch", "-b", min=1, help="Batch size for MACs (overrides the spec's).")
+        int | None,
+        typer.Option("--batch", "-b", min=1, metavar="N", help="Batch size for MACs (overrides the spec's)."),
     ] = None,
 ) -> None:
     """Work out every layer's arithmetic with its real numbers, as a textbook would.
@@ -649,9 +691,14 @@ def draw_cmd(
         ),
     ] = None,
     kind: Annotated[DrawKind, typer.Option("--kind", "-k", help="Which picture.")] = DrawKind.auto,
-    log: Annotated[bool, typer.Option("--log", help="Log scale for the receptive-field plot.")] = False,
+    log: Annotated[
+        bool, typer.Option("--log", metavar=FLAG, help="Log scale for the receptive-field plot.")
+    ] = False,
     pointwise: Annotated[
-        bool, typer.Option("--pointwise", help="Draw pointwise layers (kernel 1, stride 1) as rows too.")
+        bool,
+        typer.Option(
+            "--pointwise", metavar=FLAG, help="Draw pointwise layers (kernel 1, stride 1) as rows too."
+        ),
     ] = False,
 ) -> None:
     """Draw the receptive field of an output unit, and the field size per layer.

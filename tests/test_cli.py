@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from convcalc import __version__
@@ -282,6 +283,86 @@ def test_every_command_has_an_example_in_its_help() -> None:
         result = invoke(name, "--help")
         assert result.exit_code == 0, name
         assert "Example" in result.stdout, name
+
+
+def _command_paths() -> list[list[str]]:
+    """The root, every command and every group's subcommand, as argument lists."""
+
+    def walk(command: Any, path: list[str]) -> list[list[str]]:
+        subcommands = getattr(command, "commands", {})
+        return [path, *(p for name, sub in subcommands.items() for p in walk(sub, [*path, name]))]
+
+    return walk(typer.main.get_command(app), [])
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _help(path: list[str]) -> str:
+    result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "120"})  # one row per option
+    assert result.exit_code == 0, (path, result.output)
+    return ANSI.sub("", result.stdout)  # FORCE_COLOR (CI) makes rich colour the help
+
+
+def test_command_paths_cover_every_command() -> None:
+    assert {" ".join(p) for p in _command_paths()} >= {
+        "",
+        "shape",
+        "verify",
+        "check",
+        "schema",
+        "explain",
+        "draw",
+        "solve",
+        "solve padding",
+        "solve receptive-field",
+        "solve input-sizes",
+    }
+
+
+@pytest.mark.parametrize("path", _command_paths(), ids=lambda p: " ".join(p) or "root")
+def test_usage_line_names_arguments_in_upper_case(path: list[str]) -> None:
+    usage = next(line for line in _help(path).splitlines() if "Usage:" in line)
+    pieces = usage.split("[OPTIONS]", 1)[1].split()
+    for piece in pieces:  # {NET}, {PATH}..., COMMAND [ARGS]...
+        name = piece.strip("{}[].")
+        assert name.isupper(), (path, usage)
+
+
+@pytest.mark.parametrize(("command", "metavar"), [("shape", "{NET}"), ("check", "{PATH}...")])
+def test_usage_line_metavar(command: str, metavar: str) -> None:
+    usage = next(line for line in _help([command]).splitlines() if "Usage:" in line)
+    assert usage.split() == ["Usage:", "convcalc", command, "[OPTIONS]", metavar]
+    assert "{net}" not in usage
+
+
+@pytest.mark.parametrize("path", _command_paths(), ids=lambda p: " ".join(p) or "root")
+def test_flags_show_no_bool_type(path: list[str]) -> None:
+    """On/off flags have no value to describe; only typer's own --help row still says <bool>.
+
+    typer builds the help option itself and gives it no metavar, so its <bool> stays (see
+    convcalc/cli.py, FLAG); every flag convcalc declares has an empty metavar.
+    """
+    text = _help(path)
+    bool_rows = [line for line in text.splitlines() if "<bool>" in line]
+    assert all("--help" in line for line in bool_rows), bool_rows
+    assert "<str>" not in "\n".join(line for line in text.splitlines() if "--" in line)
+
+
+def test_flag_rows_have_an_empty_type_column() -> None:
+    last_option_on_row = {  # for --x/--no-x flags the negative option comes last
+        "": ["--version"],
+        "check": ["--strict", "--forward"],
+        "draw": ["--log", "--pointwise"],
+        "solve padding": ["--no-ceil-mode"],
+        "solve receptive-field": ["--same"],
+    }
+    for command, flags in last_option_on_row.items():
+        lines = _help(command.split()).splitlines()
+        for flag in flags:
+            row = next(line for line in lines if re.search(rf"\s{flag}\s", line))
+            after = row.split(flag, 1)[1]
+            assert re.match(r"\s{2,}[A-Z]", after), (command, row)  # straight on to the help text
 
 
 # -- a real process --------------------------------------------------------------------------
