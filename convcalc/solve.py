@@ -20,7 +20,7 @@ from .errors import ConvcalcError, SpecError
 
 if TYPE_CHECKING:
     from .report import LayerReport
-    from .spec import NetSpec
+    from .spec import Layer, NetSpec
 
 AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 MAX_STACK_LAYERS = 200_000  # the spec's own layer limit
@@ -812,6 +812,56 @@ def _check_strided(
     return None
 
 
+def _reports_before(spec: NetSpec, shape: tuple[int, ...], path: tuple[str | int, ...]) -> list[LayerReport]:
+    """The reports of every layer that runs before the layer at ``path`` (an error's path) when
+    the net's input is ``shape``, as a tree that :func:`_check_strided` walks in execution order.
+
+    The layers before it in its own list are analysed whole; each container that holds it gets a
+    partial report whose children are the lists that ran before (a residual's main path before
+    its shortcut, a parallel's earlier branches) and the part of the failing one before the
+    layer. What is nested in the failing layer itself is not included: a container fails after
+    its children ran, and the failure is its own.
+    """
+    from .analyze import run_layers
+    from .layers.base import Act, Context
+    from .report import LayerReport
+    from .rf import RF
+
+    ctx = Context(spec.batch, spec.convention)
+    x = Act(shape, RF.identity(len(shape) - 1))
+
+    def before(layers: tuple[Layer, ...], x: Act, path: tuple[str | int, ...]) -> list[LayerReport]:
+        if not path or not isinstance(path[0], int):
+            return []
+        head = path[0]
+        reports, x = run_layers(layers[:head], x, ctx)
+        if len(path) < 2 or head >= len(layers):
+            return reports
+        # every container runs each of its lists on its own input: the lists before the one that
+        # holds the failing layer ran whole
+        target = ".".join(map(str, path[1:3])) if path[1] == "branches" else str(path[1])
+        lists = layers[head].children()  # in execution order: layers, shortcut; branches.0, ...
+        prefixes = [prefix for prefix, _ in lists]
+        if target not in prefixes:
+            return reports
+        ran: dict[str, Any] = {}  # the children dict of a LayerReport
+        for prefix, sub in lists[: prefixes.index(target) + 1]:
+            if prefix == target:
+                part = before(sub, x, path[3:] if path[1] == "branches" else path[2:])
+            else:
+                part = run_layers(sub, x, ctx)[0]
+            key, _, branch = prefix.partition(".")
+            if branch:
+                ran.setdefault(key, []).append(part)
+            else:
+                ran[key] = part
+        # the last report of its list, so no later layer reads its shape
+        reports.append(LayerReport(layers[head], x.shape, x.rf, 0, 0, ran))
+        return reports
+
+    return before(spec.layers, x, path)
+
+
 def solve_input_sizes(
     spec: NetSpec, lo: int, hi: int, axis: str | None = None, rule: str = "no-drop"
 ) -> InputSizes:
@@ -849,12 +899,8 @@ def solve_input_sizes(
         try:
             report = analyze(dataclasses.replace(spec, input_shape=shape))
         except SpecError as e:
-            # a strided layer before the failing one may break the rule first: check the layers before it
-            head = e.path[0] if e.path and isinstance(e.path[0], int) else 0
-            before = None
-            if head > 0:
-                partial = analyze(dataclasses.replace(spec, input_shape=shape, layers=spec.layers[:head]))
-                before = _check_strided(partial.layers, shape, index, rule)
+            # a strided layer that ran before the failing one may break the rule first
+            before = _check_strided(_reports_before(spec, shape, e.path), shape, index, rule)
             if before:
                 excluded.append(Excluded(size, before[0], "remainder", before[1]))
             else:

@@ -419,6 +419,139 @@ layers:
         solve_input_sizes(parse("input: [4]\nlayers:\n  - {type: relu}\n"), 1, 4)
 
 
+# Strided layers nested in containers, and layers after them that fail for small sizes: the
+# blame goes to the first layer, at any depth and in execution order, that breaks the rule.
+NESTED = """
+input: [2, 40, 40]
+layers:
+  - {type: conv2d, out_channels: 4, kernel_size: 3, padding: 1}
+  - type: sequential
+    layers:
+      - {type: conv2d, out_channels: 4, kernel_size: 3, stride: 2, padding: 1}
+      - type: residual
+        layers:
+          - {type: maxpool2d, kernel_size: 2}
+          - {type: conv2d, out_channels: 4, kernel_size: 3, padding: 1}
+        shortcut:
+          - {type: avgpool2d, kernel_size: 3, stride: 2, padding: 1}
+      - {type: conv2d, out_channels: 4, kernel_size: 3}
+  - type: parallel
+    branches:
+      - [{type: conv2d, out_channels: 2, kernel_size: 3, stride: 2, padding: 1}]
+      - [{type: maxpool2d, kernel_size: 2}, {type: conv2d, out_channels: 2, kernel_size: 3, padding: 1}]
+  - {type: conv2d, out_channels: 4, kernel_size: 2, stride: 2, repeat: 2}
+"""
+
+# A residual whose shortcut fails for small sizes after its main path already ran.
+SHORTCUT = """
+input: [1, 16, 16]
+layers:
+  - type: residual
+    layers:
+      - {type: maxpool2d, kernel_size: 2}
+      - {type: conv2d, out_channels: 1, kernel_size: 3, padding: 1}
+    shortcut:
+      - {type: conv2d, out_channels: 1, kernel_size: 1, stride: 2}
+      - {type: conv2d, out_channels: 1, kernel_size: 3}
+      - {type: conv2d, out_channels: 1, kernel_size: 3, padding: 2}
+"""
+
+
+def torch_blame(spec_text: str, sizes: range, rule: str) -> dict[int, tuple[str, str]]:
+    """PyTorch's answer to "why is size x size excluded": size -> (module path, kind), for the
+    excluded sizes.
+
+    The model runs with hooks that record the modules as they start and finish: the module
+    still running when torch raises is the failing one ("error"), unless a strided module that
+    finished before it (not one inside it) breaks ``rule`` ("remainder"). The module paths are
+    convcalc's dotted paths (the specs use symmetric padding: no wrapper modules).
+    """
+    spec = parse(spec_text)
+    model = build(spec)
+    running: list[str] = []
+    finished: list[tuple[str, nn.Module, int, int]] = []
+
+    def enter(name: str) -> Any:
+        def hook(mod: nn.Module, inp: Any) -> None:
+            running.append(name)
+
+        return hook
+
+    def leave(name: str) -> Any:
+        def hook(mod: nn.Module, inp: Any, out: Any) -> None:
+            running.pop()
+            finished.append((name, mod, inp[0].shape[-2], out.shape[-2]))
+
+        return hook
+
+    for name, mod in model.named_modules():
+        mod.register_forward_pre_hook(enter(name))
+        mod.register_forward_hook(leave(name))
+    blame: dict[int, tuple[str, str]] = {}
+    for size in sizes:
+        running.clear()
+        finished.clear()
+        failed: str | None = None
+        try:
+            with torch.no_grad():
+                model(torch.zeros(1, spec.input_shape[0], size, size))
+        except RuntimeError:
+            failed = running[-1]
+        if failed is not None:
+            blame[size] = (failed, "error")
+        for name, mod, n, o in finished:
+            if not isinstance(mod, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+                continue
+            if failed is not None and name.startswith(failed + "."):
+                continue  # ran inside the failing container: its failure is its own
+            s, k, p = _first(mod.stride), _first(mod.kernel_size), _first(mod.padding)
+            if s > 1 and (o * s != n if rule == "divisible" else (o - 1) * s + k - p < n):
+                blame[size] = (name, "remainder")
+                break
+    return blame
+
+
+@pytest.mark.parametrize("rule", ["divisible", "no-drop"])
+@pytest.mark.parametrize("text", [NESTED, SHORTCUT, UNET], ids=["nested", "shortcut", "unet"])
+def test_input_sizes_blame_against_torch(text: str, rule: str) -> None:
+    res = solve_input_sizes(parse(text), 1, 80, rule=rule)
+    assert {e.size: (e.layer, e.kind) for e in res.excluded} == torch_blame(text, range(1, 81), rule)
+
+
+def test_input_sizes_blame_nested_strided_layer() -> None:
+    res = solve_input_sizes(parse(NESTED), 1, 40, rule="divisible")
+    why = {e.size: e for e in res.excluded}
+    # 3 -> 2 in the sequential's strided conv, then its last conv gets 1 row: the conv is blamed
+    assert why[3].layer == "1.layers.0" and why[3].kind == "remainder"
+    assert why[3].reason == (
+        "layer 1.layers.0 (conv2d): on axis H it maps 3 input rows to 2, and 2 x stride 2 = 4 != 3"
+    )
+    # 8 -> 4 -> 2 -> 2 divides everywhere: the failing conv itself is blamed
+    assert why[8].layer == "1.layers.2" and why[8].kind == "error"
+    assert "kernel_size 3 is larger than the padded input on axis H" in why[8].reason
+    # a parallel's earlier branch runs first: its strided conv (1 -> 1) before branch 1's pool fails
+    assert why[12].layer == "2.branches.0.0" and why[12].kind == "remainder"
+    assert "maps 1 input rows to 1, and 1 x stride 2 = 2 != 1" in why[12].reason
+    # the first copy of a repeat (3 -> 1) before the second copy fails on 1 row
+    assert why[32].layer == "3.layers.0" and why[32].kind == "remainder"
+    # a container that fails itself keeps the blame, whatever its own children do (6 -> 3 -> 1, 2)
+    assert why[6].layer == "1.layers.1" and why[6].kind == "error"
+    assert "outputs are added, so shapes must match" in why[6].reason
+
+
+def test_input_sizes_blame_main_path_before_shortcut() -> None:
+    divisible = {e.size: e for e in solve_input_sizes(parse(SHORTCUT), 1, 8, rule="divisible").excluded}
+    # 3: the main path's pool (3 -> 1) ran before the shortcut's second conv fails on 2 rows
+    assert divisible[3].layer == "0.layers.0" and divisible[3].kind == "remainder"
+    assert "layer 0.layers.0 (maxpool2d): on axis H it maps 3 input rows to 1" in divisible[3].reason
+    assert divisible[4].layer == "0.shortcut.1" and divisible[4].kind == "error"
+    assert "kernel_size 3 is larger than the padded input" in divisible[4].reason
+    no_drop = {e.size: e for e in solve_input_sizes(parse(SHORTCUT), 1, 8, rule="no-drop").excluded}
+    # 4: the shortcut's own strided conv (4 -> 2) leaves a row unread before its next conv fails
+    assert no_drop[4].layer == "0.shortcut.0" and no_drop[4].kind == "remainder"
+    assert "leaving the last 1 input row(s) unread" in no_drop[4].reason
+
+
 def test_compact() -> None:
     assert compact([1, 2, 3, 4, 9, 11]) == "1..4, 9, 11"
     assert compact_sizes(sorted([*range(3, 40, 4), *range(4, 41, 4)])) == "3..40 with n % 4 in {0, 3}"
