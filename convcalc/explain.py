@@ -9,6 +9,7 @@ layer's numbers, and evaluates to its ``result`` (the test suite checks both).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -673,13 +674,14 @@ def _pad(s: Seen) -> list[Step]:
 _EQUATIONS = {
     "rnn": ["h_t = tanh(W_ih x_t + b_ih + W_hh h_(t-1) + b_hh)"],
     "lstm": [
-        "i, f, g, o = sigmoid, sigmoid, tanh, sigmoid of the 4 row blocks of",
-        "  W_ih x_t + b_ih + W_hh h_(t-1) + b_hh",
+        "i, f, g, o = sigmoid, sigmoid, tanh, sigmoid of the 4 row blocks of "
+        "W_ih x_t + b_ih + W_hh h_(t-1) + b_hh",
         "c_t = f * c_(t-1) + i * g,  h_t = o * tanh(c_t)",
     ],
     "gru": [
         "r, z = sigmoid of the first 2 row blocks of W_ih x_t + b_ih + W_hh h_(t-1) + b_hh",
-        "n = tanh(W_in x_t + b_in + r * (W_hn h_(t-1) + b_hn)),  h_t = (1 - z) * n + z * h_(t-1)",
+        "n = tanh(W_in x_t + b_in + r * (W_hn h_(t-1) + b_hn))",
+        "h_t = (1 - z) * n + z * h_(t-1)",
     ],
 }
 
@@ -937,6 +939,133 @@ EXPLAINERS: dict[str, Explainer] = {
 
 # -- renderers -----------------------------------------------------------------------------
 
+#: Plain text and markdown are folded to fit this many columns (``None``: one line per step).
+WIDTH = 80
+#: The extra indent of a folded line's continuations in plain text (markdown: the list item's).
+HANG = 4
+
+#: Operators a line never starts with: a fold goes after them, not before.
+_OPERATORS = frozenset({"+", "-", "*", "/", "=", "..", "->", "-\\>", ">=", "<="})
+_MD_ORDERED = re.compile(r"\d{1,9}[.)]")
+
+#: A run of text and its rich style (``None``: unstyled).
+Segment = tuple[str, str | None]
+
+
+def _math(token: str) -> bool:
+    """Is ``token`` a term of a formula (``3``, ``x_t``, ``2*p``, ``f(x)``) rather than a word?"""
+    return any(ch.isdigit() or ch in "_*/^" for ch in token) or ("(" in token and ")" in token)
+
+
+def _fold_cost(prev: str, nxt: str, paren: int) -> int:
+    """What breaking a line between the words ``prev`` and ``nxt`` costs, in columns."""
+    if nxt[0] == "(" and not paren:  # before a note
+        return 0
+    if prev[-1] == ":" and len(prev) <= 2:  # an axis or matrix name and its value: ``W: 42x64``
+        cost = 30
+    elif prev[-1] in ",;:" or prev in ("+", "-", "->", "-\\>"):
+        cost = 0
+    elif prev == "=":  # the result would start a line
+        cost = 16
+    elif prev in _OPERATORS or (_math(prev) and _math(nxt)):  # after ``..``; inside ``W_ih x_t``
+        cost = 40
+    else:  # between words
+        cost = 6
+    if _math(nxt) and (_math(prev) or prev in _OPERATORS):  # inside a formula
+        cost += 20
+    return cost + 40 * paren
+
+
+def _md_block_start(token: str) -> bool:
+    """Would a line starting with ``token`` open a markdown block (and end the paragraph)?"""
+    return (
+        token[:1] in ("#", ">", "<", "|")
+        or token.startswith(("```", "~~~"))
+        or set(token) <= set("-+*_=")
+        or _MD_ORDERED.fullmatch(token) is not None
+    )
+
+
+def _fold_points(text: str, markdown: bool = False) -> list[tuple[int, int]]:
+    """The single spaces of ``text`` a line may break at, each with its cost in columns.
+
+    Never inside ``[...]`` (a shape), next to another space (the fold drops exactly one) or
+    before an operator (nor, in ``markdown``, where the next line would open a block).
+    Before a ``(note)`` and after ``,``, ``;``, ``:`` is best, between words fair; a formula
+    is broken after a ``+`` or ``-`` rather than inside a product (``W_ih x_t``), though a
+    break between it and the words around it is preferred; and every open parenthesis
+    around the space costs more.
+    """
+    out: list[tuple[int, int]] = []
+    paren = square = 0
+    for i, ch in enumerate(text):
+        if ch == "(":
+            paren += 1
+        elif ch == ")":
+            paren = max(paren - 1, 0)
+        elif ch == "[":
+            square += 1
+        elif ch == "]":
+            square = max(square - 1, 0)
+        elif ch == " " and not square and 0 < i < len(text) - 1 and " " not in (text[i - 1], text[i + 1]):
+            prev = text[text.rfind(" ", 0, i) + 1 : i]
+            end = text.find(" ", i + 1)
+            nxt = text[i + 1 : end if end >= 0 else len(text)]
+            if nxt in _OPERATORS or (markdown and _md_block_start(nxt)):
+                continue
+            out.append((i, _fold_cost(prev, nxt, paren)))
+    return out
+
+
+def fold(text: str, first: int, rest: int, markdown: bool = False) -> list[int]:
+    """Where to break ``text`` (indices of the spaces that become line ends) so that its first
+    line fits in ``first`` columns and the others in ``rest``; nothing is dropped but those
+    spaces. Greedy: each line ends at the fitting break with the most text less its cost
+    (and less the shortness of a last line it would leave). A piece that cannot be broken
+    to fit stays whole (the line runs over)."""
+    points = _fold_points(text, markdown)
+    cuts: list[int] = []
+    start, room = 0, first
+
+    def score(i: int, cost: int) -> int:
+        tail = len(text) - i - 1  # what the break leaves for the next lines
+        orphan = max(0, 24 - tail) if tail <= rest else 0  # a last line of a word or two
+        return i - start - cost - orphan
+
+    while len(text) - start > room:
+        fits = [(score(i, cost), i) for i, cost in points if start < i <= start + room]
+        later = [i for i, _ in points if i > start]
+        if not fits and not later:
+            break
+        cut = max(fits)[1] if fits else later[0]
+        cuts.append(cut)
+        start, room = cut + 1, rest
+    return cuts
+
+
+def _folded(
+    segments: Sequence[Segment],
+    lead: str,
+    cont: str,
+    markup: bool,
+    width: int | None,
+    markdown: bool = False,
+) -> list[str]:
+    """One printed line after ``lead``, folded to ``width`` with its continuations after
+    ``cont``; in ``markup``, each piece is styled on its own so that no style spans a line end."""
+    text = "".join(t for t, _ in segments)
+    cuts = fold(text, width - len(lead), width - len(cont), markdown) if width else []
+    lines = []
+    for n, (a, b) in enumerate(zip([0, *(c + 1 for c in cuts)], [*cuts, len(text)], strict=True)):
+        pieces, pos = [], 0
+        for t, tag in segments:
+            lo, hi = max(a, pos), min(b, pos + len(t))
+            if lo < hi:
+                pieces.append(_style(text[lo:hi], tag, markup))
+            pos += len(t)
+        lines.append((cont if n else lead) + "".join(pieces))
+    return lines
+
 
 def lines_of(steps: Sequence[Step]) -> list[list[Step]]:
     """Steps grouped into printed lines: a bare ``params = 0`` and ``MACs = 0`` share one."""
@@ -956,51 +1085,64 @@ def lines_of(steps: Sequence[Step]) -> list[list[Step]]:
     return out
 
 
-def render_text(e: Explanation, markup: bool = False) -> str:
-    """Plain text, or (``markup``) the same text with rich console markup for colour."""
-    lines = [_style(e.title, "bold", markup), _style(e.totals, "dim", markup), ""]
+def render_text(e: Explanation, markup: bool = False, width: int | None = WIDTH) -> str:
+    """Plain text, or (``markup``) the same text with rich console markup for colour; lines
+    longer than ``width`` are folded, their continuations indented by :data:`HANG` more."""
+    hang = " " * HANG
+    lines = [
+        *_folded([(e.title, "bold")], "", hang, markup, width),
+        *_folded([(e.totals, "dim")], "", hang, markup, width),
+        "",
+    ]
     for lay in e.layers:
         pad = "  " * lay.depth
         head = f"{lay.title}: {_shape(lay.in_shape)} -> {_shape(lay.out_shape)}"
-        lines.append(pad + _style(head, "bold", markup))
+        lines += _folded([(head, "bold")], pad, pad + hang, markup, width)
         for group in lines_of(lay.steps):
-            lines.append(pad + "  " + ", ".join(_step_text(st, markup) for st in group))
+            segments = [
+                seg for j, st in enumerate(group) for seg in [*([(", ", None)] if j else []), *_segments(st)]
+            ]
+            lines += _folded(segments, pad + "  ", pad + "  " + hang, markup, width)
         lines.append("")
     return "\n".join(lines)
 
 
-def _style(text: str, tag: str, markup: bool) -> str:
-    if not markup:
+def _style(text: str, tag: str | None, markup: bool) -> str:
+    if not markup or tag is None:
         return text
     from rich.markup import escape
 
     return f"[{tag}]{escape(text)}[/{tag}]"
 
 
-def _step_text(st: Step, markup: bool) -> str:
-    if not markup:
-        return st.plain()
+def _segments(st: Step) -> list[Segment]:
+    """``st.plain()`` in styled runs."""
     if st.kind == "text":
-        return _style(st.prefix + st.label, "italic", markup)
-    parts = [_style(st.prefix + st.label, "cyan", markup)]
+        return [(st.prefix + st.label, "italic")]
+    out: list[Segment] = [(st.prefix + st.label, "cyan")]
     if st.formula:
-        parts.append(_style(st.formula, "yellow", markup))
+        out += [(" = ", None), (st.formula, "yellow")]
     if st.result is not None:
-        parts.append(_style(str(st.result), "bold green", markup))
-    text = " = ".join(parts)
-    return f"{text}{_note_sep(st.note)}{_style(st.note, 'dim', markup)}" if st.note else text
+        out += [(" = ", None), (str(st.result), "bold green")]
+    if st.note:
+        out += [(_note_sep(st.note), None), (st.note, "dim")]
+    return out
 
 
-def render_markdown(e: Explanation) -> str:
-    """GitHub-flavoured markdown: a heading per layer, every formula in a code span."""
+def render_markdown(e: Explanation, width: int | None = WIDTH) -> str:
+    """GitHub-flavoured markdown: a heading per layer, every formula in a code span. Paragraphs
+    and list items longer than ``width`` are folded (a line end inside a code span reads as
+    the space it replaces); headings cannot be, and stay whole."""
     span_in, span_out = md_code(_shape(e.input_shape)), md_code(_shape(e.output_shape))
-    lines = [f"# {md_escape(e.name or 'net')}: {span_in} -> {span_out}", "", md_escape(e.totals), ""]
+    lines = [f"# {md_escape(e.name or 'net')}: {span_in} -> {span_out}", ""]
+    lines += [*_folded([(md_escape(e.totals), None)], "", "", False, width, markdown=True), ""]
     for lay in e.layers:
         named = f" {md_code(lay.name)}" if lay.name else ""
         shapes = f"{md_code(_shape(lay.in_shape))} -> {md_code(_shape(lay.out_shape))}"
         lines += [f"{'#' * min(2 + lay.depth, 6)} {lay.type} #{lay.path}{named}: {shapes}", ""]
         for group in lines_of(lay.steps):
-            lines.append("- " + ", ".join(_step_markdown(st) for st in group))
+            item = ", ".join(_step_markdown(st) for st in group)
+            lines += _folded([(item, None)], "- ", "  ", False, width, markdown=True)
         lines.append("")
     return "\n".join(lines)
 

@@ -24,6 +24,8 @@ from convcalc.analyze import analyze
 from convcalc.cli import app
 from convcalc.explain import (
     EXPLAINERS,
+    HANG,
+    WIDTH,
     Explanation,
     LayerExplanation,
     explain,
@@ -111,6 +113,23 @@ def test_every_step_agrees_with_the_report(name: str) -> None:
     assert (worked.total_params, worked.total_macs) == (report.total_params, report.total_macs)
 
 
+def logical_lines(text: str) -> list[str]:
+    """Printed lines with the folded ones joined back: a continuation is indented exactly
+    ``HANG`` more than the line it continues (never after a blank line) and takes back the
+    single space the fold dropped."""
+    out: list[str] = []
+    indent = 0
+    for line in text.splitlines():
+        assert line == line.rstrip(), f"trailing space: {line!r}"
+        depth = len(line) - len(line.lstrip(" "))
+        if out and out[-1] and line and depth == indent + HANG:
+            out[-1] += " " + line[depth:]
+        else:
+            out.append(line)
+            indent = depth
+    return out
+
+
 HEADER = re.compile(r"^\s*(\S+) #([\w.]+)(?: '.*')?: \[[\d, ]*\] -> \[([\d, ]*)\]$")
 RESULT = re.compile(
     r"(?:^|, )(?:([DHWL](?:, [DHWL])*): )?(n_out|features|channels|params|MACs) = (?:.* = )?(-?\d+)"
@@ -124,7 +143,7 @@ def test_every_printed_result_is_the_reports(name: str) -> None:
     layers = by_path(report)
     current: LayerReport | None = None
     seen: dict[str, set[str]] = {}
-    for line in render_text(explain(report)).splitlines():
+    for line in logical_lines(render_text(explain(report))):
         if m := HEADER.match(line):
             current = layers[m[2]]
             assert m[1] == current.layer.type and m[3] == ", ".join(map(str, current.shape))
@@ -149,6 +168,90 @@ def test_every_printed_result_is_the_reports(name: str) -> None:
                 assert all(current.shape[1 + names.index(a)] == value for a in axes), line
     assert set(seen) == set(layers)
     assert all({"params", "MACs"} <= found for found in seen.values())
+
+
+def markdown_html(text: str) -> str:
+    """``text`` rendered by a CommonMark parser, runs of white space made one space (a line
+    end inside a paragraph or a code span reads as a space)."""
+    markdown_it = pytest.importorskip("markdown_it")
+    return re.sub(r"\s+", " ", markdown_it.MarkdownIt("commonmark").render(text))
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_lines_fit_in_80_columns_and_folding_loses_nothing(name: str) -> None:
+    """Piped text and markdown fit in 80 columns: long lines are folded at spaces, and
+    joining the folds back gives the unfolded lines exactly (markdown: the same document)."""
+    path = str(EXAMPLES_DIR / f"{name}.yaml")
+    result = CliRunner().invoke(app, ["explain", path])  # piped: rich drops the markup
+    assert result.exit_code == 0, result.output
+    worked = explain(report_of(name))
+    assert result.stdout == render_text(worked)
+    assert WIDTH == 80
+    too_long = [line for line in result.stdout.splitlines() if len(line) > WIDTH]
+    assert not too_long, "\n".join(too_long)
+    assert logical_lines(result.stdout) == render_text(worked, width=None).splitlines()
+    md = CliRunner().invoke(app, ["explain", path, "--format", "markdown"])
+    assert md.exit_code == 0, md.output
+    assert md.stdout == render_markdown(worked)
+    # a heading cannot be folded (none of the examples' is too long but one deep in unet_small)
+    too_long = [line for line in md.stdout.splitlines() if len(line) > WIDTH and not line.startswith("#")]
+    assert not too_long, "\n".join(too_long)
+    assert markdown_html(md.stdout) == markdown_html(render_markdown(worked, width=None))
+    # in a terminal the same lines, coloured
+    buf = StringIO()
+    Console(file=buf, force_terminal=True, color_system="standard", width=WIDTH).print(
+        render_text(worked, markup=True), highlight=False, soft_wrap=True
+    )
+    assert "\x1b[" in buf.getvalue()
+    assert re.sub(r"\x1b\[[\d;]*m", "", buf.getvalue()) == render_text(worked) + "\n"
+
+
+def test_folding_breaks_at_sensible_points() -> None:
+    """After a ``+`` or ``,``, before a note, between words; never inside a shape nor before
+    an operator; continuations hang by ``HANG``."""
+    worked = explain(report_of("wavenet_repeat"))
+    text = render_text(worked)
+    assert (
+        "  MACs = 12582912 + 12582912 + 12582912 + 12582912 + 12582912 + 12582912 +\n"
+        "      12582912 + 12582912 + 12582912 + 12582912 = 125829120\n"
+        "      (sum over the nested layers)\n"
+    ) in text
+    assert (
+        "    y = f(x) + g(x): the main path gives [32, 4096], the identity shortcut gives\n"
+        "        [32, 4096]; added, so the shapes must match\n"
+    ) in text
+    lstm = render_text(explain(report_of("lstm_projection")))
+    assert (
+        "  i, f, g, o = sigmoid, sigmoid, tanh, sigmoid of the 4 row blocks of\n"
+        "      W_ih x_t + b_ih + W_hh h_(t-1) + b_hh\n"
+    ) in lstm
+    assert (
+        "  layer 0 params per direction = 4*256*(40+64) + 64*256 + 8*256 = 124928\n"
+        "      (4*h*(d+p) + p*h: W_hr + 8*h: b_ih and b_hh)\n"
+    ) in lstm
+    for line in [*text.splitlines(), *lstm.splitlines()]:
+        assert not re.match(r"\s*(?:[-+*/=]|\.\.|->) ", line), line  # no line opens with an operator
+        assert line.count("[") == line.count("]"), line  # nor folds a shape
+    # a long header folds too; a width of None never folds
+    unet = explain(report_of("unet_small"))
+    assert (
+        "    conv2d #2.branches.1.3.branches.1.1 'bottleneck':\n        [16, 16, 16] -> [32, 16, 16]\n"
+        in (render_text(unet))
+    )
+    assert max(map(len, render_text(unet, width=None).splitlines())) > WIDTH
+
+
+def test_markdown_folds_inside_list_items_only() -> None:
+    """A folded item continues two spaces in, inside its code span if need be; no continuation
+    line could start a new block (a list item, a heading, a quote)."""
+    text = render_markdown(explain(report_of("crnn")))
+    assert (
+        "- `params = 2*(4*128*(128+128) + 8*128) + 2*(4*128*(256+128) + 8*128) = 659456\n"
+        "  (sum over layers and directions)`\n"
+    ) in text
+    for line in text.splitlines():
+        if line.startswith("  "):
+            assert not re.match(r"  (?:[-+*>#]|\d+[.)])(?: |$)", line), line
 
 
 def test_every_layer_type_has_an_explanation() -> None:
