@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from .rf import GLOBAL, RF, AxisRF, num_text
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from rich.console import Console, ConsoleOptions, RenderResult
+    from rich.measure import Measurement
     from rich.table import Table
 
     from .report import Report
@@ -133,9 +138,11 @@ def shape_text(shape: tuple[int, ...] | list[int]) -> str:
 
 
 def table(report: Report) -> Table:
-    """The report as a rich table, readable at 80 columns."""
+    """The report as a rich table that fits the width it is printed at (see :func:`fit_widths`):
+    with room for every cell, rich's own layout; in 80 columns still one line a layer whenever
+    the numbers fit, a long layer label cut short with an ellipsis rather than wrapped."""
     from rich import box
-    from rich.table import Table
+    from rich.cells import cell_len
 
     spec = report.spec
     title = f"{spec.name or 'net'}: {shape_text(spec.input_shape)} -> {shape_text(report.output_shape)}"
@@ -143,20 +150,183 @@ def table(report: Report) -> Table:
         title += f" (batch {report.batch})"
     if spec.convention != "pytorch":
         title += f" ({spec.convention} parameter counts)"
-    t = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, show_footer=True, title_justify="left")
-    t.add_column("layer", footer="total", overflow="fold")
+    rows, places = [], [0]
+    for depth, r in report.rows():
+        label = "  " * depth + row_label(r.layer.path)
+        places.append(cell_len(label))
+        if r.layer.name:
+            label += f" {r.layer.name}"
+        rows.append((label, r.layer.type, shape_text(r.shape), f"{r.params:,}", rf_text(r.rf), human(r.macs)))
+    t = _fitting_table_class()(
+        title=title,
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_footer=True,
+        title_justify="left",
+        label_floor=max(places) + _NAME_KEPT,
+    )
+    # No cell wraps but the receptive field's, and that one only when nothing else helps: a
+    # continued cell reads like another row. A layer label too long is cut short ("…") instead.
+    t.add_column("layer", footer="total", no_wrap=True, overflow="ellipsis")
     t.add_column("type", no_wrap=True)  # short words: never split 'global_avgpool' mid-name
-    t.add_column("output", overflow="fold")
+    t.add_column("output", no_wrap=True)
     t.add_column("params", justify="right", footer=f"{report.total_params:,}", no_wrap=True)
     t.add_column("receptive field", footer=rf_text(report.rf), overflow="fold")
     t.add_column("MACs", justify="right", footer=human(report.total_macs), no_wrap=True)
-    for depth, r in report.rows():
-        label = row_label(r.layer.path)
-        if r.layer.name:
-            label += f" {r.layer.name}"
-        label = "  " * depth + label
-        t.add_row(label, r.layer.type, shape_text(r.shape), f"{r.params:,}", rf_text(r.rf), human(r.macs))
+    for row in rows:
+        t.add_row(*row)
     return t
+
+
+#: the table's columns that may give way when it is too wide: the layer's label (cut short)
+#: and the receptive field (wrapped at its spaces); the output shape wraps only as a last resort
+_LAYER, _OUTPUT, _FIELD = 0, 2, 4
+#: a label cut short keeps its whole place (index or branch path) and this many more cells:
+#: a space, a few letters of the name and the ellipsis
+_NAME_KEPT = 5
+
+
+def fit_widths(
+    natural: list[int], tight: list[int], width: int, label_floor: int, fields: list[str]
+) -> tuple[bool, list[int | None] | None]:
+    """The layout of a table of ``len(natural)`` columns in ``width`` cells: whether it is compact
+    (two cells between columns and no edge, instead of three and an edge cell on either side),
+    and the width of each column (``None`` for all: each as wide as its widest cell; a ``None``
+    column: rich shares the room left between such columns, wrapping them).
+
+    ``natural`` are the widest cells of each column, ``tight`` the same with the headers wrapped
+    at their spaces, ``label_floor`` how narrow the layer column may be cut, ``fields`` the
+    receptive field column's text: header, cells, footer. The first layout that fits, best
+    first: roomy; roomy with wrapped headers; compact; compact with wrapped headers; compact with
+    the layer labels cut. When even that is too wide, the labels are cut down to ``label_floor``
+    as far as that saves lines, and the receptive field wraps at its spaces; in a terminal too
+    narrow for that, the output shape wraps as well.
+
+    >>> fit_widths([9, 9, 12, 6, 15, 5], [9, 9, 12, 6, 11, 5], 80, 8, [])
+    (False, None)
+    >>> fit_widths([15, 10, 13, 7, 15, 5], [15, 10, 13, 7, 12, 5], 80, 18, [])
+    (False, [15, 10, 13, 7, 13, 5])
+    >>> fit_widths([19, 16, 12, 6, 15, 5], [19, 16, 12, 6, 13, 5], 80, 13, [])
+    (True, [18, 16, 12, 6, 13, 5])
+    >>> fields = ["receptive field", "3x3 j1 @-1", "9x9 j2x4 @-4", "whole input"]
+    >>> fit_widths([9, 14, 18, 9, 15, 5], [9, 14, 18, 9, 12, 5], 74, 7, fields)
+    (True, [7, 14, 18, 9, 11, 5])
+    >>> fit_widths([9, 14, 18, 9, 15, 5], [9, 14, 18, 9, 12, 5], 50, 7, fields)
+    (True, [7, 14, None, 9, None, 5])
+    """
+    n = len(natural)
+    roomy, compact = 2 + 3 * (n - 1), 2 * (n - 1)
+    if sum(natural) + roomy <= width:
+        return False, None
+    if sum(tight) + roomy <= width:
+        return False, _widen(tight, natural, width - roomy)
+    if sum(natural) + compact <= width:
+        return True, list(natural)
+    if sum(tight) + compact <= width:
+        return True, _widen(tight, natural, width - compact)
+    label_floor = min(label_floor, tight[_LAYER])
+    others = sum(tight) - tight[_LAYER]
+    if width - compact - others >= label_floor:  # one line a layer, long labels cut
+        return True, [width - compact - others, *tight[1:]]
+    # The numbers do not fit on one line: the receptive field wraps at its spaces, as wide as
+    # saves lines, with the labels cut down to their floor for that only.
+    room = width - compact - (others - tight[_FIELD])  # for the label and the field
+    out: list[int | None] = list(tight)
+    # the field's narrowest: its longest word (the header's may fold)
+    narrowest = max((len(word) for text in fields[1:] for word in text.split()), default=1)
+    if room - label_floor < narrowest:  # a narrow terminal: output and field share what is left
+        out[_LAYER], out[_OUTPUT], out[_FIELD] = label_floor, None, None
+        return True, out
+
+    def lines(w: int) -> int:
+        return sum(_wrapped_lines(text, w) for text in fields)
+
+    fewest = lines(room - label_floor)
+    field = next(w for w in range(narrowest, room - label_floor + 1) if lines(w) == fewest)
+    label = min(tight[_LAYER], room - field)
+    out[_LAYER], out[_FIELD] = label, room - label
+    return True, out
+
+
+def _wrapped_lines(text: str, width: int) -> int:
+    """How many lines ``text`` takes wrapped at its spaces to ``width``, a longer word folded.
+
+    >>> _wrapped_lines("16x70x70 j4x8x8 @-4x-7x-7", 15), _wrapped_lines("3x3 j1 @-1", 10)
+    (2, 1)
+    >>> _wrapped_lines("receptive field", 7)
+    3
+    """
+    count, used = 0, width
+    for word in text.split():
+        if used + 1 + len(word) <= width:
+            used += 1 + len(word)
+        else:
+            folds, used = divmod(len(word), width)
+            count += folds + (used > 0)
+            used = used or width
+    return max(count, 1)
+
+
+def _widen(tight: list[int], natural: list[int], room: int) -> list[int | None]:
+    """``tight`` with the room left over given to the columns whose headers wrap, in order."""
+    out: list[int | None] = []
+    spare = room - sum(tight)
+    for t, n in zip(tight, natural, strict=True):
+        more = min(spare, n - t)
+        out.append(t + more)
+        spare -= more
+    return out
+
+
+@cache
+def _fitting_table_class() -> Callable[..., Table]:
+    """A rich Table that chooses its layout (:func:`fit_widths`) for the width it is printed at,
+    laying out a copy (the table itself is left as built); ``label_floor`` is how narrow its first
+    column may be cut. Rich is imported here so that the machine formats do without it."""
+    from copy import copy
+
+    from rich.measure import Measurement
+    from rich.table import Table
+
+    class FittingTable(Table):
+        def __init__(self, *args: Any, label_floor: int = 1, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.label_floor = label_floor
+
+        def fitted(self, console: Console, options: ConsoleOptions) -> Table:
+            """A copy laid out for ``options.max_width``: padding, edge and column widths."""
+            natural, tight = [], []
+            for column in self.columns:
+                head = Measurement.get(console, options, column.header)
+                widest = max(
+                    Measurement.get(console, options, c).maximum for c in [*column.cells, column.footer]
+                )
+                natural.append(max(head.maximum, widest))
+                tight.append(max(head.minimum, widest))
+            field = self.columns[_FIELD]
+            fields = [str(text) for text in (field.header, *field.cells, field.footer)]
+            compact, widths = fit_widths(natural, tight, options.max_width, self.label_floor, fields)
+            out = copy(self)
+            out.columns = [copy(column) for column in self.columns]
+            if compact:  # no edge: the blank lines it gives above and below the table, kept
+                out.show_edge = False
+                out.padding = (0, 1, 0, 0)
+                if isinstance(self.title, str):
+                    out.title = f"{self.title}\n"
+                out.caption = " "
+            for i, column in enumerate(out.columns):
+                column.width = None if widths is None else widths[i]
+                if widths is not None and widths[i] is None:  # shares the room left, wrapping
+                    column.no_wrap, column.overflow = False, "fold"
+            return out
+
+        def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+            return Table.__rich_console__(self.fitted(console, options), console, options)
+
+        def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+            return Table.__rich_measure__(self.fitted(console, options), console, options)
+
+    return FittingTable
 
 
 def row_label(path: tuple[str | int, ...]) -> str:
