@@ -14,6 +14,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from mutations import YAML_ALPHABET, mutation
 
 import convcalc
 from convcalc import SpecError
@@ -86,9 +87,6 @@ def as_text(text: str) -> str:
 @example("\ufeffinput: [1, 8]\nlayers: []\n")
 def test_arbitrary_text(text: str) -> None:
     check(as_text(text))
-
-
-YAML_ALPHABET = " \n\t-:[]{},'\"#&*!|>?%@`0123456789.eE+_abcdefghijklmnopqrstuvwxyz"
 
 
 @given(st.text(st.sampled_from(YAML_ALPHABET), max_size=200))
@@ -175,32 +173,9 @@ def test_the_valid_specs_are_valid() -> None:
         assert convcalc.load(text).analyze().total_params > 0
 
 
-@st.composite
-def mutated(draw: st.DrawFn) -> str:
-    lines = draw(st.sampled_from(VALID)).splitlines(keepends=True)
-    for _ in range(draw(st.integers(min_value=1, max_value=4))):
-        i = draw(st.integers(min_value=0, max_value=len(lines) - 1))
-        j = draw(st.integers(min_value=0, max_value=len(lines) - 1))
-        op = draw(st.sampled_from(["delete", "duplicate", "swap", "char", "number", "indent"]))
-        if op == "delete" and len(lines) > 1:
-            del lines[i]
-        elif op == "duplicate":
-            lines.insert(j, lines[i])
-        elif op == "swap":
-            lines[i], lines[j] = lines[j], lines[i]
-        elif op == "char" and lines[i]:
-            k = draw(st.integers(min_value=0, max_value=len(lines[i]) - 1))
-            c = draw(st.one_of(st.sampled_from(YAML_ALPHABET), st.characters()))
-            lines[i] = lines[i][:k] + c + lines[i][k + 1 :]
-        elif op == "number":
-            numbers = list(re.finditer(r"\d+", lines[i]))
-            if numbers:
-                m = numbers[draw(st.integers(min_value=0, max_value=len(numbers) - 1))]
-                new = draw(st.sampled_from(["0", "-1", "1", "7", "100", "3.0", "'3'", "true", "10" * 12]))
-                lines[i] = lines[i][: m.start()] + new + lines[i][m.end() :]
-        elif op == "indent":
-            lines[i] = draw(st.sampled_from(["", " ", "  ", "\t", "    "])) + lines[i].lstrip(" ")
-    return "".join(lines)
+def mutated() -> st.SearchStrategy[str]:
+    """One of the valid specs above, edited (see tests/mutations.py)."""
+    return st.sampled_from(VALID).flatmap(mutation)
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow])

@@ -19,6 +19,7 @@ import pytest
 from conftest import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mutations import mutation
 from typer.testing import CliRunner
 
 import convcalc.spec
@@ -492,43 +493,6 @@ def test_cli_reports_hostile_files_in_one_line(tmp_path: Path, data: bytes) -> N
 
 
 # -- mutated examples --------------------------------------------------------------------------
-
-VALUES = [
-    "0", "-1", "-" + "9" * 30, "9" * 5000, "9223372036854775808", "1.5", "1e400", "-0.0", ".nan", ".inf",
-    "'7'", "abc", "true", "null", "~", "[1, 2]", "{a: 1}", "[]", "0x7fffffffffffffff", "1:30", "*x", "&y 3",
-    "!!int", "!!float ''", "3 #", "[[1, 2], [3]]",
-]  # fmt: skip
-
-
-@st.composite
-def mutation(draw: st.DrawFn, text: str) -> str:
-    """``text`` with 1 to 5 edits: lines deleted, duplicated or swapped, characters flipped,
-    numbers replaced by huge, zero, negative, float or string values, line endings changed."""
-    lines = text.splitlines(keepends=True)
-    for _ in range(draw(st.integers(1, 5))):
-        i = draw(st.integers(0, len(lines) - 1))
-        j = draw(st.integers(0, len(lines) - 1))
-        op = draw(st.sampled_from(["delete", "duplicate", "swap", "flip", "number", "number", "crlf", "tab"]))
-        if op == "delete" and len(lines) > 1:
-            del lines[i]
-        elif op == "duplicate":
-            lines.insert(j, lines[i])
-        elif op == "swap":
-            lines[i], lines[j] = lines[j], lines[i]
-        elif op == "flip" and lines[i]:
-            k = draw(st.integers(0, len(lines[i]) - 1))
-            c = draw(st.one_of(st.sampled_from("[]{}:,-#&*!|>'\"\t 0"), st.characters()))
-            lines[i] = lines[i][:k] + c + lines[i][k + 1 :]
-        elif op == "number":
-            numbers = list(re.finditer(r"\d+(\.\d+)?", lines[i]))
-            if numbers:
-                m = draw(st.sampled_from(numbers))
-                lines[i] = lines[i][: m.start()] + draw(st.sampled_from(VALUES)) + lines[i][m.end() :]
-        elif op == "crlf":
-            lines[i] = lines[i].replace("\n", draw(st.sampled_from(["\r\n", "\r", "\n\n", "\x85"])))
-        elif op == "tab":
-            lines[i] = "\t" + lines[i]
-    return "".join(lines)
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
